@@ -1,0 +1,1 @@
+"""edgeseg.bench: synthetic objects, the FPS-against-object-count harness, reports."""

@@ -1,0 +1,1 @@
+"""edgeseg.convert: export trained models to ONNX, OpenVINO IR and TFLite, FP32 and INT8."""

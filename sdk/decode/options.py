@@ -1,0 +1,37 @@
+"""Keyword-only decoding options, one dataclass per task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceOptions:
+    """conf: minimum class score kept.  iou: NMS overlap above which the lower-scored box is dropped.
+    max_det: instances kept after NMS, best first.  class_agnostic: NMS across classes.
+    mask_threshold: probability above which a pixel belongs to the mask.
+    max_candidates: boxes entering NMS, best first (bounds the cost on a flood of candidates)."""
+
+    conf: float = 0.25
+    iou: float = 0.7
+    max_det: int = 300
+    class_agnostic: bool = False
+    mask_threshold: float = 0.5
+    max_candidates: int = 30000
+
+
+@dataclass(frozen=True, kw_only=True)
+class SemanticOptions:
+    """confidence: also return the per-pixel probability of the winning class (costs a full upsample)."""
+
+    confidence: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanopticOptions:
+    """instance: options for the things.  overlap: a thing whose visible share (after higher-scored things
+    claim their pixels) falls below this is dropped.  min_stuff_area: smaller stuff segments become void."""
+
+    instance: InstanceOptions = InstanceOptions()
+    overlap: float = 0.5
+    min_stuff_area: int = 0

@@ -1,0 +1,171 @@
+import numpy as np
+import pytest
+
+from edgeseg.bench.planted import plant_yolo_seg
+from edgeseg.decode import InstanceOptions, decode_yolo_seg
+from edgeseg.errors import DecodeError
+from edgeseg.preprocess import make_transform
+from edgeseg.spec import ResizeMode
+from tests.sdk.decode import reference
+
+NC, NM = 3, 8
+SMALL = dict(frame_hw=(240, 400), input_hw=(160, 160), nc=NC, nm=NM)
+
+
+def _decode(pred, protos, t, **opts):
+    return decode_yolo_seg(protos=protos, t=t, nc=NC, nm=NM, opts=InstanceOptions(**opts), predictions=pred)
+
+
+def _match_reference(result, ref):
+    assert len(result) == len(ref)
+    order = np.argsort(-result.scores, kind="stable")
+    for i, (fb, s, c, mask) in zip(order, ref):
+        assert result.class_id[i] == c
+        assert result.scores[i] == pytest.approx(s, rel=1e-5)
+        np.testing.assert_allclose(result.xyxy[i], fb, atol=1e-2)
+        got = result.masks.full(i)
+        assert reference.mask_iou(got, mask) >= 0.99, (i, reference.mask_iou(got, mask))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 40])
+def test_matches_slow_reference(n):
+    p = plant_yolo_seg(n, seed=n, **SMALL)
+    result = _decode(p.predictions, p.protos, p.transform)
+    ref = reference.yolo_seg(p.predictions, p.protos, p.transform, NC, NM)
+    assert len(result) == n
+    _match_reference(result, ref)
+
+
+@pytest.mark.parametrize("n", [0, 1, 25])
+def test_split_layout_equals_concatenated(n):
+    p = plant_yolo_seg(n, seed=3, **SMALL)
+    a = _decode(p.predictions, p.protos, p.transform)
+    s = p.split(NC)
+    b = decode_yolo_seg(protos=s["protos"], t=p.transform, nc=NC, nm=NM, opts=InstanceOptions(),
+                        boxes=s["boxes"], scores=s["scores"], coefficients=s["coefficients"])
+    np.testing.assert_array_equal(a.xyxy, b.xyxy)
+    np.testing.assert_array_equal(a.class_id, b.class_id)
+    assert all(np.array_equal(x, y) for x, y in zip(a.masks, b.masks))
+
+
+def test_transposed_and_batchless_layouts_accepted():
+    p = plant_yolo_seg(5, seed=1, **SMALL)
+    a = _decode(p.predictions, p.protos, p.transform)
+    b = _decode(p.predictions[0].T, p.protos[0], p.transform)
+    np.testing.assert_array_equal(a.xyxy, b.xyxy)
+
+
+def test_planted_boxes_come_back_in_frame_coordinates():
+    p = plant_yolo_seg(12, seed=5, **SMALL)
+    r = _decode(p.predictions, p.protos, p.transform)
+    want = p.transform.to_frame_xyxy(p.boxes_xyxy)
+    for box in want:
+        assert np.abs(r.xyxy - box).max(axis=1).min() < 1e-3
+
+
+def test_nan_and_inf_never_become_instances():
+    p = plant_yolo_seg(4, seed=2, **SMALL)
+    pred = p.predictions.copy()
+    a = p.anchors
+    pred[0, 4, a[0]] = np.nan
+    pred[0, 4:4 + NC, a[1]] = np.nan
+    pred[0, 0, a[2]] = np.inf
+    pred[0, 2, a[3]] = np.nan
+    r = _decode(pred, p.protos, p.transform)
+    assert np.isfinite(r.xyxy).all() and np.isfinite(r.scores).all()
+    # Anchors 0 and 1 lose their score (the duplicates take over); 2 and 3 lose their box.
+    assert len(r) == 4
+    assert np.isclose(r.scores[:, None], [0.9, 0.8]).any(axis=1).all()
+
+
+def test_zero_candidates_gives_typed_empty_result():
+    p = plant_yolo_seg(3, seed=2, **SMALL)
+    r = _decode(p.predictions, p.protos, p.transform, conf=0.95)
+    assert len(r) == 0
+    assert r.xyxy.shape == (0, 4) and r.xyxy.dtype == np.float32
+    assert r.class_id.dtype == np.int32 and r.areas.shape == (0,)
+    assert r.label_map().shape == p.transform.frame_hw and r.to_coco() == []
+
+
+def test_thousands_of_candidates_are_bounded_by_max_det():
+    rng = np.random.default_rng(0)
+    t = make_transform((240, 400), (160, 160), ResizeMode.LETTERBOX)
+    a = 4000
+    pred = np.zeros((4 + NC + NM, a), np.float32)
+    pred[0] = rng.uniform(4, 156, a)
+    pred[1] = rng.uniform(36, 124, a)  # inside the content rows 32..128
+    pred[2:4] = rng.uniform(2, 6, (2, a))
+    pred[4:4 + NC] = rng.uniform(0.3, 1.0, (NC, a))
+    pred[4 + NC:] = rng.standard_normal((NM, a))
+    protos = rng.standard_normal((NM, 40, 40)).astype(np.float32)
+    r = _decode(pred, protos, t, max_det=250)
+    assert len(r) == 250
+    assert np.all(np.diff(r.scores) <= 0)
+
+
+def test_boxes_outside_on_border_and_degenerate():
+    t = make_transform((240, 400), (160, 160), ResizeMode.LETTERBOX)  # content rows 32..128
+    boxes = [
+        (80, 10, 20, 10),  # wholly in the top padding: dropped
+        (2, 80, 10, 20),  # crosses the left frame border: clipped
+        (150, 127, 30, 6),  # crosses right and bottom borders: clipped
+        (80, 80, 0, 10),  # zero width: dropped
+        (80, 80, -5, 10),  # negative width: dropped
+        (-500, -500, 10, 10),  # far outside: dropped
+    ]
+    a = len(boxes)
+    pred = np.zeros((4 + NC + NM, a), np.float32)
+    pred[:4] = np.array(boxes, np.float32).T
+    pred[4] = 0.9
+    pred[4 + NC] = 1.0  # coefficient on a constant prototype: every pixel in the box is mask
+    protos = np.zeros((NM, 40, 40), np.float32)
+    protos[0] = 1.0
+    r = _decode(pred, protos, t)
+    assert len(r) == 2
+    h, w = t.frame_hw
+    assert (r.xyxy[:, [0, 2]] >= 0).all() and (r.xyxy[:, [0, 2]] <= w).all()
+    assert (r.xyxy[:, [1, 3]] >= 0).all() and (r.xyxy[:, [1, 3]] <= h).all()
+    assert (r.areas > 0).all()
+    # A constant mask fills its crop exactly.
+    for crop in r.masks:
+        assert crop.all()
+
+
+def test_class_aware_and_agnostic_nms():
+    t = make_transform((160, 160), (160, 160), ResizeMode.LETTERBOX)
+    pred = np.zeros((4 + NC + NM, 2), np.float32)
+    pred[:4] = [[50, 50], [50, 50], [20, 20], [20, 20]]
+    pred[4, 0] = 0.9
+    pred[5, 1] = 0.8
+    protos = np.ones((NM, 40, 40), np.float32)
+    assert len(_decode(pred, protos, t)) == 2
+    assert len(_decode(pred, protos, t, class_agnostic=True)) == 1
+
+
+def test_wrong_shapes_raise_decode_error():
+    p = plant_yolo_seg(1, **SMALL)
+    with pytest.raises(DecodeError, match="expected \\(16, A\\)"):
+        decode_yolo_seg(protos=p.protos, t=p.transform, nc=NC + 1, nm=NM, opts=InstanceOptions(),
+                        predictions=p.predictions)
+    with pytest.raises(DecodeError, match="prototype channels"):
+        decode_yolo_seg(protos=p.protos[:, :4], t=p.transform, nc=NC, nm=NM, opts=InstanceOptions(),
+                        predictions=p.predictions)
+    with pytest.raises(DecodeError, match="expected `predictions`"):
+        decode_yolo_seg(protos=p.protos, t=p.transform, nc=NC, nm=NM, opts=InstanceOptions())
+
+
+def test_nms_matches_reference_on_crowded_candidates():
+    rng = np.random.default_rng(7)
+    t = make_transform((160, 160), (160, 160), ResizeMode.LETTERBOX)
+    a = 300
+    pred = np.zeros((4 + NC + NM, a), np.float32)
+    pred[0:2] = rng.uniform(20, 140, (2, a))
+    pred[2:4] = rng.uniform(10, 40, (2, a))
+    pred[4:4 + NC] = rng.uniform(0, 1, (NC, a))
+    protos = np.ones((NM, 40, 40), np.float32)
+    r = _decode(pred, protos, t, iou=0.5)
+    ref = reference.yolo_seg(pred, protos, t, NC, NM, iou=0.5)
+    assert len(r) == len(ref)
+    got = sorted(map(tuple, np.round(r.xyxy, 3)))
+    want = sorted(tuple(np.round(np.asarray(b, np.float32), 3)) for b, *_ in ref)
+    np.testing.assert_allclose(got, want, atol=2e-3)
