@@ -49,6 +49,18 @@ class CropMasks:
         self._areas: np.ndarray | None = None
 
     @classmethod
+    def trusted(cls, crops: list[np.ndarray], origins_xyxy: np.ndarray, frame_hw: tuple[int, int]) -> "CropMasks":
+        """Build without per-crop checks, for decoders whose crops match their origins by construction."""
+        self = cls.__new__(cls)
+        for c in crops:
+            c.flags.writeable = False
+        self._crops = tuple(crops)
+        self._origins = _readonly(np.asarray(origins_xyxy, dtype=np.int32).reshape(-1, 4))
+        self._frame_hw = (int(frame_hw[0]), int(frame_hw[1]))
+        self._areas = None
+        return self
+
+    @classmethod
     def empty(cls, frame_hw: tuple[int, int]) -> "CropMasks":
         return cls((), np.zeros((0, 4), np.int32), frame_hw)
 
@@ -80,7 +92,7 @@ class CropMasks:
     def __getitem__(self, index: np.ndarray | slice | Sequence[int]) -> "CropMasks":
         idx = np.arange(len(self))[index]
         idx = np.atleast_1d(idx)
-        return CropMasks([self._crops[i] for i in idx], self._origins[idx], self._frame_hw)
+        return CropMasks.trusted([self._crops[i] for i in idx], self._origins[idx], self._frame_hw)
 
     def full(self, i: int) -> np.ndarray:
         """Mask `i` pasted into a full (H, W) bool frame."""

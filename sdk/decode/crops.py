@@ -44,26 +44,61 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def integer_upsample(a: float, b: float) -> tuple[int, int] | None:
+    """(k, offset) when u = a * X + b is exactly cv2.resize's map of an integer k× upsample, so that grid
+    cell g starts at frame pixel k * g + offset; None otherwise.
+
+    cv2.resize (float, bilinear) samples destination pixel x at (x + 0.5) / k - 0.5 of its source: an
+    upsampled window starting at cell g covers frame pixels from (g - 0.5 + 0.5 / k - b) * k on.
+    """
+    if a <= 0:
+        return None
+    k = round(1.0 / a)
+    if k < 1 or abs(k * a - 1.0) > 1e-9:
+        return None
+    off = (-0.5 + 0.5 * a - b) * k
+    if abs(off - round(off)) > 1e-6:
+        return None
+    return k, round(off)
+
+
 def proto_masks(protos: np.ndarray, coeffs: np.ndarray, origins: np.ndarray, t: Transform,
                 threshold: float) -> list[np.ndarray]:
     """One bool crop per instance from YOLO-seg prototypes.
 
     protos (nm, ph, pw) float32 over the whole model input; coeffs (N, nm) float32;
     origins (N, 4) int32 crop bounds from `crop_origins`; threshold: mask probability (0..1).
-    Only the prototype window under each crop is combined and upsampled.
+    Only the prototype window under each crop is combined and upsampled: by cv2.resize when the frame
+    is an integer multiple of the prototype grid (the common letterbox cases; several times faster than
+    warpAffine here), else by warpAffine. Both sample exactly the rule in this module's docstring.
     """
     nm, ph, pw = protos.shape
     ax, bx, ay, by = grid_axis_map(t, (ph, pw))
+    fast_x, fast_y = integer_upsample(ax, bx), integer_upsample(ay, by)
     thr = logit(threshold)  # sigmoid(z) > p  <=>  z > logit(p): no sigmoid over pixels
+    m = np.zeros((2, 3))
+    m[0, 0], m[1, 1] = ax, ay
+    # Grid windows for every instance at once: cells from floor(u0) to floor(u1) + 1, inclusive.
+    o = origins.astype(np.float64)
+    u0, u1 = ax * o[:, 0] + bx, ax * (o[:, 2] - 1) + bx
+    v0, v1 = ay * o[:, 1] + by, ay * (o[:, 3] - 1) + by
+    gx0 = np.maximum(np.floor(u0), 0).astype(np.int64)
+    gx1 = np.minimum(np.floor(u1) + 2, pw).astype(np.int64)
+    gy0 = np.maximum(np.floor(v0), 0).astype(np.int64)
+    gy1 = np.minimum(np.floor(v1) + 2, ph).astype(np.int64)
     crops = []
-    for (x0, y0, x1, y1), c in zip(origins.tolist(), coeffs):
-        u0, u1 = ax * x0 + bx, ax * (x1 - 1) + bx
-        v0, v1 = ay * y0 + by, ay * (y1 - 1) + by
-        gx0, gx1 = max(int(math.floor(u0)), 0), min(int(math.floor(u1)) + 2, pw)
-        gy0, gy1 = max(int(math.floor(v0)), 0), min(int(math.floor(v1)) + 2, ph)
-        window = protos[:, gy0:gy1, gx0:gx1]
-        z = (c @ window.reshape(nm, -1)).reshape(gy1 - gy0, gx1 - gx0)
-        m = np.array([[ax, 0.0, u0 - gx0], [0.0, ay, v0 - gy0]])
+    rows = zip(origins.tolist(), gx0.tolist(), gx1.tolist(), gy0.tolist(), gy1.tolist(), (u0 - gx0).tolist(),
+               (v0 - gy0).tolist(), coeffs)
+    for (x0, y0, x1, y1), wx0, wx1, wy0, wy1, du, dv, c in rows:
+        z = (c @ protos[:, wy0:wy1, wx0:wx1].reshape(nm, -1)).reshape(wy1 - wy0, wx1 - wx0)
+        if fast_x and fast_y:
+            (kx, ox), (ky, oy) = fast_x, fast_y
+            up = cv2.resize(z, ((wx1 - wx0) * kx, (wy1 - wy0) * ky), interpolation=cv2.INTER_LINEAR)
+            sx0, sy0 = x0 - (kx * wx0 + ox), y0 - (ky * wy0 + oy)
+            if sx0 >= 0 and sy0 >= 0 and sx0 + x1 - x0 <= up.shape[1] and sy0 + y1 - y0 <= up.shape[0]:
+                crops.append(up[sy0:sy0 + y1 - y0, sx0:sx0 + x1 - x0] > thr)
+                continue
+        m[0, 2], m[1, 2] = du, dv
         up = cv2.warpAffine(z, m, (x1 - x0, y1 - y0), flags=_WARP, borderMode=cv2.BORDER_REPLICATE)
         crops.append(up > thr)
     return crops

@@ -43,5 +43,5 @@ def decode_maskrcnn(*, boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray
     if len(idx) == 0:
         return InstanceResult.empty(t.frame_hw, class_names)
     crops = box_masks(np.nan_to_num(masks[idx]), boxes[idx], origins, t, opts.mask_threshold)
-    return InstanceResult(xyxy, scores[idx], labels[idx].astype(np.int32), CropMasks(crops, origins, t.frame_hw),
+    return InstanceResult(xyxy, scores[idx], labels[idx].astype(np.int32), CropMasks.trusted(crops, origins, t.frame_hw),
                           t.frame_hw, tuple(class_names))

@@ -117,5 +117,5 @@ def decode_yolo_seg(*, protos: np.ndarray, t: Transform, nc: int, nm: int, opts:
     if not visible.all():  # boxes that lie wholly in the padding or outside the frame
         idx, xyxy, origins = idx[visible], xyxy[visible], origins[visible]
     crops = proto_masks(protos.astype(np.float32, copy=False), co[idx], origins, t, opts.mask_threshold)
-    return InstanceResult(xyxy, sc[idx], cls[idx], CropMasks(crops, origins, t.frame_hw), t.frame_hw,
+    return InstanceResult(xyxy, sc[idx], cls[idx], CropMasks.trusted(crops, origins, t.frame_hw), t.frame_hw,
                           tuple(class_names))

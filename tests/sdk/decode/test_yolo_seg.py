@@ -28,8 +28,11 @@ def _match_reference(result, ref):
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 40])
-def test_matches_slow_reference(n):
-    p = plant_yolo_seg(n, seed=n, **SMALL)
+@pytest.mark.parametrize("frame_hw", [(240, 400), (251, 397), (400, 240), (160, 160)])
+def test_matches_slow_reference(n, frame_hw):
+    # (240, 400) and (160, 160) are integer multiples of the prototype grid (the resize path),
+    # the others are not (the warpAffine path).
+    p = plant_yolo_seg(n, seed=n, **{**SMALL, "frame_hw": frame_hw})
     result = _decode(p.predictions, p.protos, p.transform)
     ref = reference.yolo_seg(p.predictions, p.protos, p.transform, NC, NM)
     assert len(result) == n
