@@ -1,0 +1,1 @@
+"""The `edgeseg` command line."""
