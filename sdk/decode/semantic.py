@@ -1,9 +1,10 @@
 """Semantic decoding: logits (C, h, w) or an in-graph class map (h, w) → class map in frame pixels.
 
-Logits are upsampled bilinearly (pixel-centre rule of `edgeseg.decode.crops`) and arg-maxed, but only
-where it can matter: a frame pixel whose four low-resolution neighbours share one arg-max gets that class
-(a convex mix of score vectors that all peak at class c also peaks at c), so the full upsample runs on
-the boundary pixels alone.
+Only the grid cells under the frame (not the letterbox padding) are upsampled, one class at a time,
+bilinearly with the pixel-centre rule of `edgeseg.decode.crops`, and a running arg-max keeps one
+(H, W) score plane and the class map in memory instead of a (C, H, W) stack. When the frame covers a
+whole number of grid cells (the common letterbox cases) cv2.resize does each plane exactly; otherwise
+warpAffine does.
 """
 
 from __future__ import annotations
@@ -19,17 +20,47 @@ from edgeseg.preprocess import Transform
 from edgeseg.results import SemanticResult
 
 
-def _axis(n_out: int, a: float, b: float, n_grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For output pixels 0..n_out-1 at grid coordinate a*i + b: (lower cell, upper cell, weight of upper),
-    clamped to the grid like a replicated border."""
-    u = np.clip(a * np.arange(n_out) + b, 0, n_grid - 1)
-    lo = np.floor(u).astype(np.intp)
-    hi = np.minimum(lo + 1, n_grid - 1)
-    return lo, hi, (u - lo).astype(np.float32)
-
-
 def _class_dtype(nc: int) -> type:
     return np.uint8 if nc <= 256 else np.int32
+
+
+def _aligned_window(t: Transform, grid_hw: tuple[int, int]) -> tuple[int, int, int, int, int, int] | None:
+    """(gy0, gy1, gx0, gx1, ky, kx) when the frame's content covers whole grid cells gy0..gy1 × gx0..gx1 and
+    each cell is a whole number of frame pixels (ky × kx); else None.
+
+    cv2.resize by (ky, kx) then samples frame pixel X at u = ax * X + bx exactly.
+    """
+    ih, iw = t.input_hw
+    gh, gw = grid_hw
+    stx, sty = iw / gw, ih / gh
+    ch, cw = t.content_hw
+    edges = (t.pad_xy[1] / sty, (t.pad_xy[1] + ch) / sty, t.pad_xy[0] / stx, (t.pad_xy[0] + cw) / stx)
+    if any(abs(e - round(e)) > 1e-6 for e in edges):
+        return None
+    gy0, gy1, gx0, gx1 = (round(e) for e in edges)
+    h, w = t.frame_hw
+    if gy1 <= gy0 or gx1 <= gx0 or h % (gy1 - gy0) or w % (gx1 - gx0):
+        return None
+    return gy0, gy1, gx0, gx1, h // (gy1 - gy0), w // (gx1 - gx0)
+
+
+def upsampler(t: Transform, grid_hw: tuple[int, int]):
+    """A function grid plane (h, w) float32 → frame plane (H, W) float32, bilinear, pixel-centre rule."""
+    h, w = t.frame_hw
+    aligned = _aligned_window(t, grid_hw)
+    if aligned is not None:
+        gy0, gy1, gx0, gx1, ky, kx = aligned
+        # One extra cell each side (where the grid has one), so edge pixels interpolate with their true
+        # neighbours rather than a replicated window edge.
+        ey0, ey1, ex0, ex1 = max(gy0 - 1, 0), min(gy1 + 1, grid_hw[0]), max(gx0 - 1, 0), min(gx1 + 1, grid_hw[1])
+        size = ((ex1 - ex0) * kx, (ey1 - ey0) * ky)
+        oy, ox = (gy0 - ey0) * ky, (gx0 - ex0) * kx
+        return lambda plane: cv2.resize(plane[ey0:ey1, ex0:ex1], size,
+                                        interpolation=cv2.INTER_LINEAR)[oy:oy + h, ox:ox + w]
+    ax, bx, ay, by = grid_axis_map(t, grid_hw)
+    m = np.array([[ax, 0.0, bx], [0.0, ay, by]])
+    return lambda plane: cv2.warpAffine(plane, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                        borderMode=cv2.BORDER_REPLICATE)
 
 
 def decode_logits(logits: np.ndarray, t: Transform, class_names: tuple[str, ...] = (),
@@ -42,42 +73,25 @@ def decode_logits(logits: np.ndarray, t: Transform, class_names: tuple[str, ...]
     if not np.isfinite(logits).all():
         # Finite stand-ins keep the interpolation weights meaningful (0 * inf is NaN).
         logits = np.nan_to_num(logits, nan=-1e30, posinf=1e30, neginf=-1e30)
-    ax, bx, ay, by = grid_axis_map(t, (gh, gw))
-    h, w = t.frame_hw
-    x_lo, x_hi, x_w = _axis(w, ax, bx, gw)
-    y_lo, y_hi, y_w = _axis(h, ay, by, gh)
-    low = logits.argmax(axis=0).astype(_class_dtype(c))
-    # A cell (i, j) is uniform when it and its right, lower and lower-right neighbours agree.
-    right = np.concatenate([low[:, 1:], low[:, -1:]], axis=1)
-    down = np.concatenate([low[1:], low[-1:]], axis=0)
-    diag = np.concatenate([right[1:], right[-1:]], axis=0)
-    uniform = (low == right) & (low == down) & (low == diag)
-    class_map = low[y_lo][:, x_lo]
-    boundary = ~uniform[y_lo][:, x_lo]
-    ys, xs = np.nonzero(boundary)
-    if len(ys):
-        class_map[ys, xs] = _bilinear_argmax(logits, y_lo[ys], y_hi[ys], y_w[ys], x_lo[xs], x_hi[xs], x_w[xs])
-    confidence = _confidence(logits, t, (ax, bx, ay, by)) if opts.confidence else None
+    up = upsampler(t, (gh, gw))
+    best = up(logits[0])
+    best = np.ascontiguousarray(best)
+    class_map = np.zeros(best.shape, dtype=_class_dtype(c))
+    better = np.empty(best.shape, dtype=bool)
+    for k in range(1, c):
+        plane = up(logits[k])
+        np.greater(plane, best, out=better)  # strict: ties keep the lower class, as argmax does
+        np.maximum(best, plane, out=best)
+        np.copyto(class_map, k, where=better)
+    confidence = _confidence(logits, up) if opts.confidence else None
     return SemanticResult(class_map, tuple(class_names), confidence)
 
 
-def _bilinear_argmax(logits: np.ndarray, y0, y1, wy, x0, x1, wx) -> np.ndarray:
-    """Arg-max over classes of bilinearly interpolated logits at K points → (K,)."""
-    top = logits[:, y0, x0] * (1 - wx) + logits[:, y0, x1] * wx
-    bottom = logits[:, y1, x0] * (1 - wx) + logits[:, y1, x1] * wx
-    return (top * (1 - wy) + bottom * wy).argmax(axis=0)
-
-
-def _confidence(logits: np.ndarray, t: Transform, axis_map: tuple[float, float, float, float]) -> np.ndarray:
+def _confidence(logits: np.ndarray, up) -> np.ndarray:
     """(H, W) float32 softmax probability of the winning class, computed on the grid then upsampled."""
     z = logits - logits.max(axis=0, keepdims=True)
-    p = np.exp(z)
-    conf = (1.0 / p.sum(axis=0)).astype(np.float32)  # max prob = exp(0) / sum
-    ax, bx, ay, by = axis_map
-    h, w = t.frame_hw
-    m = np.array([[ax, 0.0, bx], [0.0, ay, by]])
-    return cv2.warpAffine(conf, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    conf = (1.0 / np.exp(z).sum(axis=0)).astype(np.float32)  # max prob = exp(0) / sum
+    return np.ascontiguousarray(up(conf))
 
 
 def decode_class_map(class_map: np.ndarray, t: Transform, class_names: tuple[str, ...] = ()) -> SemanticResult:
