@@ -114,7 +114,8 @@ def load(path: str | Path, *, backend: str | None = None, device: str | None = N
     """Open a model file (.onnx, .xml, .tflite) or a shipped model's name and return a `Segmenter`.
 
     backend: "onnxruntime", "openvino" or "tflite" (default: from the file suffix).
-    device: provider alias or name (onnxruntime), device string (OpenVINO), ignored by TFLite.
+    device: provider alias or name (onnxruntime), device string (OpenVINO); TFLite takes "cpu" only
+            (pass `delegate=` for an accelerator).
     threads: intra-op threads.  spec: a `ModelSpec` for a model file that carries none (or to override).
     """
     from edgeseg.spec_io import read_spec
