@@ -29,3 +29,57 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "nope.onnx")]) == 2
     assert "model file not found" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "nope.onnx"), str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_inspect_every_format(tiny_instance_split, capsys):
+    for path in (tiny_instance_split.onnx, tiny_instance_split.openvino, tiny_instance_split.tflite):
+        assert main(["inspect", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "decoder yolo-seg" in out and "coefficients=coefficients" in out and "bolt, nut" in out
+    assert main(["inspect", str(tiny_instance_split.onnx), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["spec"]["num_mask_coeffs"] == 4 and doc["inputs"][0]["shape"] == [1, 3, 64, 64]
+
+
+def _write_inputs(folder):
+    import cv2
+    import numpy as np
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(folder / f"img{i}.png"), rng.integers(0, 256, (80, 120, 3), dtype=np.uint8))
+    video = folder.parent / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (120, 80))
+    for _ in range(4):
+        writer.write(rng.integers(0, 256, (80, 120, 3), dtype=np.uint8))
+    writer.release()
+    return video
+
+
+def test_run_images_folder_and_video(tiny_instance_split, tmp_path, capsys):
+    video = _write_inputs(tmp_path / "imgs")
+    out = tmp_path / "out"
+    rc = main(["run", str(tiny_instance_split.onnx), str(tmp_path / "imgs"), str(video), "--out", str(out),
+               "--quiet"])
+    assert rc == 0
+    assert "7 frames" in capsys.readouterr().out
+    for i in range(3):
+        doc = json.loads((out / f"img{i}.json").read_text())
+        assert doc["count"] == 5 and (out / f"img{i}.overlay.png").stat().st_size > 0
+    coco = json.loads((out / "coco_results.json").read_text())
+    assert len(coco) == 15 and {a["image_id"] for a in coco} == {0, 1, 2}
+    lines = (out / "clip.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and json.loads(lines[0])["frame"] == 0
+    assert (out / "clip.overlay.mp4").stat().st_size > 0
+
+
+def test_run_reports_unreadable_images_and_keeps_going(tiny_semantic, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    _write_inputs(folder)
+    (folder / "broken.png").write_bytes(b"not a png")
+    rc = main(["run", str(tiny_semantic.onnx), str(folder), "--out", str(tmp_path / "out"), "--quiet"])
+    assert rc == 1
+    captured = capsys.readouterr()
+    assert "broken.png: cannot read this image" in captured.err and "3 frames" in captured.out
+    assert json.loads((tmp_path / "out" / "img0.json").read_text())["task"] == "semantic"
