@@ -1,0 +1,315 @@
+"""Train, export and check edgeseg's two reference models on synthetic factory-line scenes (CPU only).
+
+    python examples/train_reference_models.py parts-seg  --out sdk/assets      # semantic, ~25 min
+    python examples/train_reference_models.py parts-inst --out sdk/assets      # instance, ~25 min
+    python examples/train_reference_models.py parts-inst --eval-only --out sdk/assets   # held-out figures
+
+The recipe is the argparse defaults below, seeded end to end: training frames come from
+edgeseg.bench.scenes (seed 1, part counts 0..250, mostly 1280×720), held-out frames from seed 9999.
+Each model trains on random crops of the letterboxed input (flips as the only augmentation) with AdamW
+and a cosine schedule, then is exported to one ONNX file (opset 17) with its spec embedded.
+
+- parts-seg: `PartsSegNet`, input 736×1280 (a 1280×720 frame at scale 1), classes background / part /
+  defect (scratch and spot merged: both are a few pixels per part), logits at stride 1.
+- parts-inst: `PartsInstNet`, input 384×640 (a 1280×720 frame at scale 1/2), classes hex_nut / washer /
+  capsule, 16 mask coefficients, split outputs boxes / scores / coefficients / protos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from edgeseg.bench.scenes import CLASS_NAMES, SceneOptions, make_scene
+from edgeseg.convert import reference_models as rm
+from edgeseg.preprocess import preprocess
+from edgeseg.spec import DecoderKind, InputSpec, ModelSpec, OutputRole, OutputSpec, Task
+from edgeseg.spec_io import write_spec
+
+SEG_HW = (736, 1280)
+INST_HW = (384, 640)
+SEG_CLASSES = ("background", "part", "defect")
+SEG_LUT = np.array([0, 1, 2, 2], np.uint8)  # scene semantic ids belt, part, scratch, spot → ours
+NM = 16
+CONVERTER_VERSION = "edgeseg 0.1.0"
+# Frame sizes (W, H) and how often training draws them: mostly the 1280×720 line camera.
+SIZES = ((1280, 720), (1600, 900), (800, 600), (720, 720))
+SIZE_P = (0.75, 0.1, 0.08, 0.07)
+
+
+def frame_options(seed: int, k: int, max_objects: int, defect_rate: float) -> tuple[SceneOptions, int]:
+    rng = np.random.default_rng([seed, k])
+    size = SIZES[int(rng.choice(len(SIZES), p=SIZE_P))]
+    opts = SceneOptions(size_wh=size, objects=int(rng.integers(0, max_objects + 1)), defect_rate=defect_rate)
+    return opts, int(rng.integers(2**62))
+
+
+def letterbox_labels(labels: np.ndarray, t, fill: int = 0) -> np.ndarray:
+    """(H, W) integer map of a frame → the model input grid, nearest neighbour, padding = `fill`."""
+    ch, cw = t.content_hw
+    ih, iw = t.input_hw
+    out = cv2.resize(labels, (cw, ch), interpolation=cv2.INTER_NEAREST)
+    px, py = t.pad_xy
+    return cv2.copyMakeBorder(out, py, ih - ch - py, px, iw - cw - px, cv2.BORDER_CONSTANT, value=fill)
+
+
+def instance_ids(truth) -> np.ndarray:
+    """(H, W) int16 map: 0 none, i + 1 instance i (visible masks never overlap)."""
+    ids = np.zeros(truth.semantic.shape, np.int16)
+    for i, (crop, (x0, y0, x1, y1)) in enumerate(zip(truth.masks.crops, truth.masks.origins_xyxy)):
+        ids[y0:y1, x0:x1][crop] = i + 1
+    return ids
+
+
+def _seg_frame(job: tuple[int, int, int, float]):
+    seed, k, most, defect_rate = job
+    opts, s = frame_options(seed, k, most, defect_rate)
+    scene = make_scene(opts, seed=s)
+    x, t = preprocess(scene.image, InputSpec(name="images", size_hw=SEG_HW, normalization=None))
+    return x[0], letterbox_labels(SEG_LUT[scene.truth.semantic], t)
+
+
+def _inst_frame(job: tuple[int, int, int, float]):
+    seed, k, most, defect_rate = job
+    opts, s = frame_options(seed, k, most, defect_rate)
+    scene = make_scene(opts, seed=s)
+    x, t = preprocess(scene.image, InputSpec(name="images", size_hw=INST_HW, normalization=None))
+    ids = letterbox_labels(instance_ids(scene.truth), t)
+    return x[0], ids, np.concatenate([[0], scene.truth.class_id]).astype(np.int64)
+
+
+def make_frames(kind: str, count: int, seed: int, most: int, defect_rate: float, workers: int) -> list:
+    jobs = [(seed, k, most, defect_rate) for k in range(count)]
+    fn = _seg_frame if kind == "parts-seg" else _inst_frame
+    with Pool(workers) as pool:
+        return pool.map(fn, jobs, chunksize=4)
+
+
+def random_crop(rng: np.random.Generator, arrays: list[np.ndarray], crop_hw: tuple[int, int]) -> list[np.ndarray]:
+    """The same random crop and flips of each array (..., H, W)."""
+    h, w = arrays[0].shape[-2:]
+    y = int(rng.integers(0, h - crop_hw[0] + 1))
+    x = int(rng.integers(0, w - crop_hw[1] + 1))
+    out = [a[..., y:y + crop_hw[0], x:x + crop_hw[1]] for a in arrays]
+    if rng.random() < 0.5:
+        out = [a[..., ::-1] for a in out]
+    if rng.random() < 0.5:
+        out = [a[..., ::-1, :] for a in out]
+    return [np.ascontiguousarray(a) for a in out]
+
+
+def train(args: argparse.Namespace) -> torch.nn.Module:
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    t0 = time.perf_counter()
+    frames = make_frames(args.model, args.frames, args.seed, args.max_objects, args.defect_rate, args.workers)
+    print(f"{len(frames)} training frames in {time.perf_counter() - t0:.0f} s", flush=True)
+    seg = args.model == "parts-seg"
+    model = rm.PartsSegNet(len(SEG_CLASSES)) if seg else rm.PartsInstNet(len(CLASS_NAMES), NM)
+    print(f"{args.model}: {rm.param_count(model):,} parameters", flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    warm = max(1, min(200, args.steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+    class_weight = torch.tensor([1.0, 1.0, 3.0])
+    gen = torch.Generator().manual_seed(args.seed)
+    crop_hw = tuple(args.crop)
+    t1 = time.perf_counter()
+    model.train()
+    for step in range(args.steps):
+        idx = rng.integers(len(frames), size=args.batch)
+        batch = [random_crop(rng, list(frames[int(i)][:2]), crop_hw) for i in idx]
+        x = torch.from_numpy(np.stack([b[0] for b in batch])).float() / 255
+        if seg:
+            y = torch.from_numpy(np.stack([b[1] for b in batch])).long()
+            loss, parts = rm.semantic_loss(model(x), y, class_weight), {}
+        else:
+            ids = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.int64))
+            classes = [torch.from_numpy(frames[int(i)][2]) for i in idx]
+            loss, parts = rm.instance_loss(model.raw(x), ids, classes, generator=gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == args.steps - 1:
+            el = time.perf_counter() - t1
+            print(f"step {step:5d} loss {float(loss):.4f} {parts} {el / (step + 1):.2f} s/step, {el / 60:.1f} min",
+                  flush=True)
+        if args.checkpoint and (step + 1) % 250 == 0:
+            torch.save(model.state_dict(), args.checkpoint)
+    print(f"trained {args.steps} steps in {(time.perf_counter() - t1) / 60:.1f} min "
+          f"(+{(t1 - t0) / 60:.1f} min making frames)", flush=True)
+    return model
+
+
+def export(model: torch.nn.Module, name: str, out_dir: Path) -> Path:
+    """One ONNX file (opset 17, weights inside) with its spec embedded."""
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.onnx"
+    seg = name == "parts-seg"
+    hw = SEG_HW if seg else INST_HW
+    roles = ((OutputRole.LOGITS,) if seg else
+             (OutputRole.BOXES, OutputRole.SCORES, OutputRole.COEFFICIENTS, OutputRole.PROTOS))
+    outputs = tuple(OutputSpec(name=r.value, role=r) for r in roles)
+    with torch.no_grad():
+        torch.onnx.export(model, (torch.zeros(1, 3, *hw),), str(path), dynamo=False, opset_version=17,
+                          input_names=["images"], output_names=[o.name for o in outputs])
+    spec = ModelSpec(task=Task.SEMANTIC if seg else Task.INSTANCE,
+                     decoder=DecoderKind.MASK_LOGITS if seg else DecoderKind.YOLO_SEG,
+                     input=InputSpec(name="images", size_hw=hw), outputs=outputs,
+                     class_names=SEG_CLASSES if seg else tuple(CLASS_NAMES), num_mask_coeffs=0 if seg else NM,
+                     source_hash=rm.state_hash(model), converter_version=CONVERTER_VERSION, name=name)
+    write_spec(path, spec)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
+    return path
+
+
+def held_out(args: argparse.Namespace, counts: list[int]):
+    """Held-out 1280×720 frames (seed `args.eval_seed`), default scene options, one per entry of `counts`."""
+    for k, n in enumerate(counts):
+        yield make_scene(SceneOptions(objects=n), seed=np.random.SeedSequence([args.eval_seed, k]))
+
+
+def evaluate_seg(args: argparse.Namespace, path: Path) -> None:
+    import edgeseg
+
+    rng = np.random.default_rng(args.eval_seed)
+    counts = [int(n) for n in rng.integers(0, 251, size=args.eval_frames)]
+    conf = np.zeros((len(SEG_CLASSES),) * 2, np.int64)
+    ms = []
+    with edgeseg.load(path, threads=args.threads) as model:
+        for scene in held_out(args, counts):
+            res = model(scene.image)
+            ms.append(res.timings.to_dict())
+            truth = SEG_LUT[scene.truth.semantic].astype(np.int64)
+            conf += np.bincount(truth.ravel() * len(SEG_CLASSES) + res.class_map.ravel(),
+                                minlength=len(SEG_CLASSES) ** 2).reshape(conf.shape)
+    iou = np.diag(conf) / (conf.sum(0) + conf.sum(1) - np.diag(conf))
+    print(f"{args.eval_frames} held-out 1280x720 frames, N 0..250: "
+          + ", ".join(f"IoU {c} {v:.4f}" for c, v in zip(SEG_CLASSES, iou)) + f"; mIoU {iou.mean():.4f}")
+    _print_timings(ms)
+
+
+def _print_timings(ms: list[dict]) -> None:
+    keys = ms[0].keys()
+    print("median ms per 1280x720 frame (onnxruntime, %d threads): " % torch.get_num_threads()
+          + ", ".join(f"{k} {np.median([m[k] for m in ms]):.1f}" for k in keys))
+
+
+def evaluate_inst(args: argparse.Namespace, path: Path) -> None:
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    import edgeseg
+    from edgeseg.decode.options import InstanceOptions
+
+    rng = np.random.default_rng(args.eval_seed)
+    few = [int(n) for n in rng.integers(0, 51, size=args.eval_frames)]
+    counts = few + [100] * 20 + [200] * 20
+    opts = InstanceOptions(conf=args.conf, iou=args.iou, max_det=300)
+    images, gts, dets, found, ms = [], [], [], [], {}
+    with edgeseg.load(path, threads=args.threads, instance=opts) as model:
+        for k, (n, scene) in enumerate(zip(counts, held_out(args, counts))):
+            res = model(scene.image)
+            ms.setdefault(n if n >= 100 else 50, []).append(res.timings.to_dict())
+            found.append(len(res))
+            h, w = scene.truth.semantic.shape
+            images.append({"id": k, "height": h, "width": w})
+            m = scene.truth.masks
+            for i in range(len(m)):
+                x0, y0, x1, y1 = (float(v) for v in scene.truth.xyxy[i])
+                gts.append({"id": len(gts) + 1, "image_id": k, "category_id": int(scene.truth.class_id[i]),
+                            "segmentation": m.rle(i), "area": float(m.areas[i]), "iscrowd": 0,
+                            "bbox": [x0, y0, x1 - x0, y1 - y0]})
+            dets.extend(res.to_coco(k))
+    counts_a, found_a = np.array(counts), np.array(found)
+    small = counts_a <= 50
+    print(f"count exactly right on {np.mean(found_a[small] == counts_a[small]):.1%} of {small.sum()} frames "
+          f"with N <= 50 (mean |error| {np.mean(np.abs(found_a[small] - counts_a[small])):.2f})")
+    for n in (100, 200):
+        sel = counts_a == n
+        print(f"N = {n}: mean absolute count error {np.mean(np.abs(found_a[sel] - n)) / n:.2%} "
+              f"(found {found_a[sel].min()}..{found_a[sel].max()} over {sel.sum()} frames)")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = {"images": images, "annotations": gts,
+                        "categories": [{"id": i, "name": c} for i, c in enumerate(CLASS_NAMES)]}
+        coco.createIndex()
+        from pycocotools import mask as mask_util
+
+        for d in dets:  # uncompressed RLE → compressed, as loadRes expects for masks
+            d["segmentation"] = mask_util.frPyObjects(d["segmentation"], *d["segmentation"]["size"])
+        for g in gts:
+            g["segmentation"] = mask_util.frPyObjects(g["segmentation"], *g["segmentation"]["size"])
+        res_coco = coco.loadRes(dets) if dets else COCO()
+        stats = {}
+        for iou_type in ("segm", "bbox"):
+            ev = COCOeval(coco, res_coco, iou_type)
+            ev.params.maxDets = [10, 100, 300]
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+            stats[iou_type] = ev.stats
+    print(f"{len(counts)} held-out 1280x720 frames (N 0..50 x{len(few)}, 100 x20, 200 x20), conf {args.conf}, "
+          f"iou {args.iou}: mask mAP50 {stats['segm'][1]:.4f}, mask mAP50-95 {stats['segm'][0]:.4f}, "
+          f"box mAP50 {stats['bbox'][1]:.4f}")
+    for n, rows in sorted(ms.items()):
+        print(f"N {'<= 50' if n == 50 else n}: ", end="")
+        _print_timings(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", choices=["parts-seg", "parts-inst"])
+    p.add_argument("--out", type=Path, default=Path("sdk/assets"), help="folder for <model>.onnx")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--frames", type=int, default=None, help="training frames (seg 240, inst 480)")
+    p.add_argument("--max-objects", type=int, default=250)
+    p.add_argument("--defect-rate", type=float, default=None, help="share of parts with a defect (seg 0.5)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps (seg 1500, inst 1000)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, nargs=2, default=None, help="training crop H W (seg 192 256, inst 256 256)")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads")
+    p.add_argument("--workers", type=int, default=2, help="processes making training frames")
+    p.add_argument("--checkpoint", type=Path, default=None, help="save the state dict here every 250 steps")
+    p.add_argument("--from-checkpoint", action="store_true", help="export --checkpoint instead of training")
+    p.add_argument("--eval-only", action="store_true", help="only evaluate <out>/<model>.onnx")
+    p.add_argument("--eval-seed", type=int, default=9999)
+    p.add_argument("--eval-frames", type=int, default=100)
+    p.add_argument("--conf", type=float, default=0.3)
+    p.add_argument("--iou", type=float, default=0.65)
+    args = p.parse_args(argv)
+    seg = args.model == "parts-seg"
+    args.frames = args.frames or (240 if seg else 480)
+    args.defect_rate = args.defect_rate if args.defect_rate is not None else (0.5 if seg else 0.15)
+    args.steps = args.steps or (1500 if seg else 1000)
+    args.crop = args.crop or ([192, 256] if seg else [256, 256])
+    torch.set_num_threads(args.threads)
+    path = args.out / f"{args.model}.onnx"
+    if not args.eval_only:
+        if args.from_checkpoint:
+            model = rm.PartsSegNet(len(SEG_CLASSES)) if seg else rm.PartsInstNet(len(CLASS_NAMES), NM)
+            model.load_state_dict(torch.load(args.checkpoint))
+        else:
+            model = train(args)
+            if args.checkpoint:
+                torch.save(model.state_dict(), args.checkpoint)
+        path = export(model, args.model, args.out)
+    (evaluate_seg if seg else evaluate_inst)(args, path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

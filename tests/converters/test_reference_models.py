@@ -1,0 +1,92 @@
+"""Shapes, target assignment and losses of the reference architectures, on tiny inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("scipy")
+
+from edgeseg.convert import reference_models as rm  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_seg_net_shapes_and_budget():
+    net = rm.PartsSegNet(3).eval()
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 32, 48))
+    assert out.shape == (1, 3, 32, 48)  # logits at stride 1
+    assert rm.param_count(net) <= 3_000_000
+
+
+def test_inst_net_shapes_and_box_geometry():
+    net = rm.PartsInstNet(3, nm=8).eval()
+    with torch.no_grad():
+        boxes, scores, coeffs, protos = net(torch.rand(2, 3, 64, 96))
+    a = (64 // 8) * (96 // 8)
+    assert boxes.shape == (2, a, 4) and scores.shape == (2, a, 3) and coeffs.shape == (2, a, 8)
+    assert protos.shape == (2, 8, 16, 24)
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert (boxes[..., 2:] > 0).all()
+    # Every cell's box contains its own cell centre (distances to the sides are positive).
+    ax, ay = rm.cell_centres(8, 12)
+    assert (boxes[0, :, 0] - boxes[0, :, 2] / 2 < ax).all() and (boxes[0, :, 1] + boxes[0, :, 3] / 2 > ay).all()
+    assert rm.param_count(net) <= 3_000_000
+
+
+def test_targets_from_ids_zero_one_many():
+    ids = np.zeros((16, 16), np.int16)
+    inst, boxes = rm.targets_from_ids(ids)
+    assert inst.shape == (0,) and boxes.shape == (0, 4)
+    ids[2:5, 3:9] = 1
+    ids[10:16, 12:16] = 3  # touching the border; id 2 absent (cropped away)
+    inst, boxes = rm.targets_from_ids(ids)
+    assert inst.tolist() == [1, 3]
+    assert boxes.tolist() == [[3, 2, 9, 5], [12, 10, 16, 16]]
+
+
+def test_assign_centre_cells_and_conflicts():
+    gt = torch.tensor([[0.0, 0.0, 32.0, 32.0], [30.0, 30.0, 34.0, 34.0]])  # a big part and a tiny one
+    owner = rm.assign(gt, 8, 8)
+    assert owner.shape == (64,)
+    # The tiny part keeps the cell under its centre (32, 32) → cell (4, 4), though no cell centre is inside.
+    assert owner[4 * 8 + 4] == 1
+    # The big part owns cells around its centre (16, 16), inside its box.
+    assert owner[1 * 8 + 1] == 0 and owner[2 * 8 + 2] == 0
+    assert owner[7 * 8 + 7] == -1
+    assert (rm.assign(torch.zeros(0, 4), 4, 4) == -1).all()
+
+
+def test_losses_finite_and_backprop():
+    seg = rm.PartsSegNet(3)
+    y = torch.randint(0, 3, (2, 32, 32))
+    loss = rm.semantic_loss(seg(torch.rand(2, 3, 32, 32)), y)
+    loss.backward()
+    assert torch.isfinite(loss)
+
+    net = rm.PartsInstNet(3, nm=8)
+    ids = torch.zeros(2, 64, 64, dtype=torch.long)
+    ids[0, 8:24, 8:30] = 1
+    ids[0, 40:60, 30:44] = 2  # image 1 has no parts: zero is a normal count
+    classes = [torch.tensor([0, 2, 1]), torch.tensor([0])]
+    total, parts = rm.instance_loss(net.raw(torch.rand(2, 3, 64, 64)), ids, classes)
+    total.backward()
+    assert torch.isfinite(total) and parts["pos"] > 0 and parts["mask"] > 0
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    empty, parts = rm.instance_loss(net.raw(torch.rand(1, 3, 64, 64)), torch.zeros(1, 64, 64, dtype=torch.long),
+                                    [torch.tensor([0])])
+    assert torch.isfinite(empty) and parts["pos"] == 0
+
+
+def test_state_hash_follows_weights():
+    net = rm.PartsSegNet(3)
+    h = rm.state_hash(net)
+    assert h == rm.state_hash(net) and len(h) == 64
+    with torch.no_grad():
+        net.head.bias.add_(1)
+    assert rm.state_hash(net) != h
