@@ -13,31 +13,11 @@ import json
 import sys
 from pathlib import Path
 
+from edgeseg.bench.cli_args import parse_counts, parse_size_wh
 from edgeseg.bench.planted import plant_yolo_seg
 from edgeseg.bench.timing import summarize, time_calls
 from edgeseg.decode import InstanceOptions, decode_yolo_seg
 from edgeseg.device_info import fingerprint
-
-
-def parse_size_wh(text: str) -> tuple[int, int]:
-    """'1280x720' → (1280, 720)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive sizes, got {text!r}")
-    return w, h
-
-
-def parse_counts(text: str) -> list[int]:
-    try:
-        counts = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,10, got {text!r}") from None
-    if not counts or any(n < 0 for n in counts):
-        raise argparse.ArgumentTypeError(f"expected non-negative counts, got {text!r}")
-    return counts
 
 
 def run(objects: list[int], frame_wh: tuple[int, int], input_size: int, nc: int, nm: int, min_time_s: float,

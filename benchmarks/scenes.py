@@ -34,6 +34,7 @@ from statistics import NormalDist
 import cv2
 import numpy as np
 
+from edgeseg.bench.cli_args import parse_size_wh
 from edgeseg.bench.scene_parts import AREA_PER_R2, CLASS_NAMES, DEFECT_NAMES, PartSprite, paint, sample_shape
 from edgeseg.errors import EdgeSegError, InputError
 from edgeseg.masks import CropMasks
@@ -700,17 +701,6 @@ def parse_objects(text: str) -> tuple[int, int]:
     if len(parts) != 2 or not 0 <= parts[0] <= parts[1]:
         raise argparse.ArgumentTypeError(f"expected a count N or a range A-B with 0 ≤ A ≤ B, got {text!r}")
     return parts[0], parts[1]
-
-
-def parse_size_wh(text: str) -> tuple[int, int]:
-    """'1280x720' → (1280, 720)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}") from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError(f"expected sizes of at least 8 px, got {text!r}")
-    return w, h
 
 
 def _rate(text: str) -> float:

@@ -55,3 +55,23 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> n
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """integer tensor → float32: (q - zero_point) * scale."""
     return (q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+class TensorsAndMetadata:
+    """The read-only part of the `Backend` protocol, shared by every backend: subclasses set `_inputs`,
+    `_outputs` and `_metadata` in their constructor."""
+
+    _inputs: tuple[TensorInfo, ...]
+    _outputs: tuple[TensorInfo, ...]
+    _metadata: dict[str, str]
+
+    @property
+    def inputs(self) -> tuple[TensorInfo, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorInfo, ...]:
+        return self._outputs
+
+    def metadata(self) -> dict[str, str]:
+        return dict(self._metadata)

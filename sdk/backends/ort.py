@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.backends import BackendOptions, TensorInfo, require
-from edgeseg.backends._common import check_array, check_names
+from edgeseg.backends._common import check_array, check_names, TensorsAndMetadata
 from edgeseg.errors import BackendError, ModelLoadError
 
 # Short names a caller may use for `options.device` / `options.providers`.
@@ -52,7 +52,7 @@ def _tensor_info(arg) -> TensorInfo:
     return TensorInfo(arg.name, shape, np.dtype(_DTYPES[arg.type]))
 
 
-class OrtBackend:
+class OrtBackend(TensorsAndMetadata):
     name = "onnxruntime"
 
     def __init__(self, session, path: Path) -> None:
@@ -63,17 +63,6 @@ class OrtBackend:
         self._outputs = tuple(_tensor_info(a) for a in session.get_outputs())
         self._output_names = [o.name for o in self._outputs]
         self._metadata = dict(session.get_modelmeta().custom_metadata_map)
-
-    @property
-    def inputs(self) -> tuple[TensorInfo, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorInfo, ...]:
-        return self._outputs
-
-    def metadata(self) -> dict[str, str]:
-        return dict(self._metadata)
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._session is None:

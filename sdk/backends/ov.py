@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.backends import BackendOptions, TensorInfo, require
-from edgeseg.backends._common import check_array, check_names
+from edgeseg.backends._common import check_array, check_names, TensorsAndMetadata
 from edgeseg.errors import BackendError, ModelLoadError
 
 _VIRTUAL_DEVICES = {"AUTO", "HETERO", "MULTI", "BATCH"}
@@ -59,7 +59,7 @@ def _read_metadata(model) -> dict[str, str]:
     return {**framework, **meta}
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(TensorsAndMetadata):
     name = "openvino"
 
     def __init__(self, compiled, device: str, metadata: dict[str, str], path: Path) -> None:
@@ -71,17 +71,6 @@ class OpenVinoBackend:
         self._inputs = tuple(_tensor_info(p, "input") for p in compiled.inputs)
         self._outputs = tuple(_tensor_info(p, "output") for p in compiled.outputs)
         self._out_ports = list(compiled.outputs)
-
-    @property
-    def inputs(self) -> tuple[TensorInfo, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorInfo, ...]:
-        return self._outputs
-
-    def metadata(self) -> dict[str, str]:
-        return dict(self._metadata)
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._request is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.backends import BackendOptions, TensorInfo, require
-from edgeseg.backends._common import check_array, check_names, dequantize, quantize
+from edgeseg.backends._common import check_array, check_names, dequantize, quantize, TensorsAndMetadata
 from edgeseg.errors import BackendError, MissingExtraError, ModelLoadError
 
 _QUANTIZED = (np.dtype(np.int8), np.dtype(np.uint8))
@@ -34,7 +34,7 @@ def _interpreter_module():
             raise first from None
 
 
-class TfliteBackend:
+class TfliteBackend(TensorsAndMetadata):
     name = "tflite"
 
     def __init__(self, interpreter, device: str, path: Path) -> None:
@@ -45,17 +45,6 @@ class TfliteBackend:
         self._outputs, self._out_idx = _tensors(interpreter, "outputs")
         self._shapes = {i.name: tuple(d["shape"]) for i, d in zip(self._inputs, interpreter.get_input_details())}
         self._metadata = read_metadata(path)
-
-    @property
-    def inputs(self) -> tuple[TensorInfo, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorInfo, ...]:
-        return self._outputs
-
-    def metadata(self) -> dict[str, str]:
-        return dict(self._metadata)
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         interp = self._interp
