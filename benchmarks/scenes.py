@@ -37,7 +37,7 @@ import numpy as np
 from edgeseg.bench.cli_args import parse_size_wh
 from edgeseg.bench.scene_parts import AREA_PER_R2, CLASS_NAMES, DEFECT_NAMES, PartSprite, paint, sample_shape
 from edgeseg.errors import EdgeSegError, InputError
-from edgeseg.masks import CropMasks
+from edgeseg.masks import CropMasks, crop_from_rle
 
 __all__ = ["CLASS_NAMES", "SEMANTIC_CLASSES", "DEFECT_NAMES", "SceneOptions", "SceneTruth", "Scene",
            "SceneDataset", "make_scene", "make_scenes", "make_sequence", "write_dataset", "load_dataset",
@@ -592,27 +592,6 @@ def write_dataset(out_dir: str | Path, scenes: Iterable[Scene], *, info: dict | 
     return path
 
 
-def _rle_crop(rle: dict, xyxy: Sequence[int]) -> np.ndarray:
-    """Decode an uncompressed COCO RLE straight into the (y1 - y0, x1 - x0) bool crop at `xyxy`."""
-    h = int(rle["size"][0])
-    counts = rle["counts"]
-    if not isinstance(counts, list):
-        raise InputError("expected uncompressed RLE (a list of counts); compressed strings are not read here")
-    counts = np.asarray(counts, np.int64)
-    x0, y0, x1, y1 = (int(v) for v in xyxy)
-    crop = np.zeros((y1 - y0, x1 - x0), bool)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[1::2]
-    lens = counts[1::2]
-    total = int(lens.sum())
-    # Flat column-major index of every foreground pixel, without a loop over runs.
-    idx = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(total)
-    col, row = np.divmod(idx, h)
-    if total and (col.min() < x0 or col.max() >= x1 or row.min() < y0 or row.max() >= y1):
-        raise InputError(f"RLE pixels fall outside their bbox {list(xyxy)}")
-    crop[row - y0, col - x0] = True
-    return crop
-
-
 class SceneDataset(Sequence[Scene]):
     """A folder written by `write_dataset`. `ds[i]` reads frame i (image and truth) from disk; `truth(i)` reads
     only its truth; `annotations_path` is the COCO file for pycocotools."""
@@ -657,14 +636,14 @@ class SceneDataset(Sequence[Scene]):
         semantic = self._read(im["label_file"], cv2.IMREAD_UNCHANGED)
         anns = self._anns[im["id"]]
         boxes = [_bbox_xyxy(a["bbox"]) for a in anns]
-        crops = [_rle_crop(a["segmentation"], b) for a, b in zip(anns, boxes)]
+        crops = [crop_from_rle(a["segmentation"], b) for a, b in zip(anns, boxes)]
         d_boxes, d_crops, d_cls, d_inst = [], [], [], []
         kinds = {name: c for c, name in DEFECT_NAMES.items()}
         for row, a in enumerate(anns):
             for d in a["defects"]:
                 b = _bbox_xyxy(d["bbox"])
                 d_boxes.append(b)
-                d_crops.append(_rle_crop(d["segmentation"], b))
+                d_crops.append(crop_from_rle(d["segmentation"], b))
                 d_cls.append(kinds[d["kind"]])
                 d_inst.append(row)
         origins = np.array(boxes, np.int32).reshape(-1, 4)

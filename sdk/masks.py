@@ -163,3 +163,24 @@ def rle_to_mask(rle: dict) -> np.ndarray:
         pos += run
         on = not on
     return flat.reshape(w, h).T
+
+
+def crop_from_rle(rle: dict, xyxy: Sequence[int]) -> np.ndarray:
+    """Decode an uncompressed COCO RLE straight into the (y1 - y0, x1 - x0) bool crop at `xyxy`."""
+    h = int(rle["size"][0])
+    counts = rle["counts"]
+    if not isinstance(counts, list):
+        raise InputError("expected uncompressed RLE (a list of counts); compressed strings are not read here")
+    counts = np.asarray(counts, np.int64)
+    x0, y0, x1, y1 = (int(v) for v in xyxy)
+    crop = np.zeros((y1 - y0, x1 - x0), bool)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[1::2]
+    lens = counts[1::2]
+    total = int(lens.sum())
+    # Flat column-major index of every foreground pixel, without a loop over runs.
+    idx = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(total)
+    col, row = np.divmod(idx, h)
+    if total and (col.min() < x0 or col.max() >= x1 or row.min() < y0 or row.max() >= y1):
+        raise InputError(f"RLE pixels fall outside their bbox {list(xyxy)}")
+    crop[row - y0, col - x0] = True
+    return crop

@@ -1,4 +1,4 @@
-"""`edgeseg` command line: info, inspect, run, scenes, demo.
+"""`edgeseg` command line: info, inspect, run, scenes, eval, demo.
 
 Each subcommand lives in a function `cmd_<name>(args) -> int`; `main` only parses and dispatches, and turns
 an `EdgeSegError` into a one-line message and exit status 2.
@@ -225,9 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
-    from edgeseg.bench import scenes
+    from edgeseg.bench import evaluate, scenes
 
     scenes.build_parser(sub)
+    evaluate.build_parser(sub)
 
     p = sub.add_parser("demo", help="the factory-line demo on the shipped models")
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")

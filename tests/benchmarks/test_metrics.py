@@ -1,0 +1,106 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from edgeseg.bench.metrics import ConfusionIoU, MaskAP, count_errors, crop_iou_matrix
+from edgeseg.bench.scenes import SceneOptions, make_scenes, write_dataset
+from edgeseg.masks import CropMasks
+
+
+def _perturbed_predictions(truth, rng):
+    """Predictions from ground truth: some dilated/eroded, some dropped, some false, random scores."""
+    crops, origins, classes, scores = [], [], [], []
+    h, w = truth.semantic.shape
+    for i in range(len(truth.masks)):
+        if rng.random() < 0.1:
+            continue  # missed
+        x0, y0, x1, y1 = (int(v) for v in truth.masks.origins_xyxy[i])
+        full = truth.masks.full(i).astype(np.uint8)
+        op = rng.integers(0, 3)
+        if op == 1:
+            full = cv2.dilate(full, np.ones((3, 3), np.uint8), iterations=int(rng.integers(1, 4)))
+        elif op == 2:
+            full = cv2.erode(full, np.ones((3, 3), np.uint8), iterations=int(rng.integers(1, 3)))
+        ys, xs = np.nonzero(full)
+        if len(ys) == 0:
+            continue
+        bx0, by0, bx1, by1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        crops.append(full[by0:by1, bx0:bx1].astype(bool))
+        origins.append((bx0, by0, bx1, by1))
+        wrong_class = rng.random() < 0.05
+        classes.append(int((truth.class_id[i] + 1) % 3) if wrong_class else int(truth.class_id[i]))
+        scores.append(float(rng.uniform(0.3, 1.0)))
+    for _ in range(3):  # false positives
+        x0, y0 = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
+        crops.append(np.ones((15, 15), bool))
+        origins.append((x0, y0, x0 + 15, y0 + 15))
+        classes.append(int(rng.integers(0, 3)))
+        scores.append(float(rng.uniform(0.3, 0.9)))
+    return CropMasks(crops, np.array(origins).reshape(-1, 4), (h, w)), np.array(scores), np.array(classes)
+
+
+def test_mask_ap_matches_pycocotools(tmp_path):
+    rng = np.random.default_rng(0)
+    scenes = list(make_scenes(6, SceneOptions(size_wh=(320, 240), objects=25), seed=4))
+    write_dataset(tmp_path, scenes)
+    ap = MaskAP(3)
+    results = []
+    for image_id, scene in enumerate(scenes):
+        masks, scores, classes = _perturbed_predictions(scene.truth, rng)
+        ap.add(masks, scores, classes, scene.truth.masks, scene.truth.class_id)
+        for i in range(len(masks)):
+            x0, y0, x1, y1 = (int(v) for v in masks.origins_xyxy[i])
+            results.append({"image_id": image_id, "category_id": int(classes[i]) + 1, "score": float(scores[i]),
+                            "segmentation": masks.rle(i), "bbox": [x0, y0, x1 - x0, y1 - y0]})
+    ours = ap.summary()
+    gt = COCO(str(tmp_path / "annotations.json"))
+    for r in results:  # pycocotools wants compressed RLE for results
+        from pycocotools import mask as coco_mask
+
+        r["segmentation"] = coco_mask.frPyObjects(r["segmentation"], *r["segmentation"]["size"])
+        r["segmentation"]["counts"] = r["segmentation"]["counts"].decode()
+    ev = COCOeval(gt, gt.loadRes(results), "segm")
+    ev.params.maxDets = [300]  # frames hold more than COCO's default 100 objects
+    ev.evaluate()
+    ev.accumulate()
+    precision = ev.eval["precision"][:, :, :, 0, 0]  # (T, R, K) at area "all", maxDets 300
+    coco_ap = precision[precision > -1].mean()
+    coco_ap50 = precision[0][precision[0] > -1].mean()
+    assert 0.5 < ours["mask_ap50"] < 1.0  # the perturbations make AP informative, not trivially 0 or 1
+    assert ours["mask_ap"] == pytest.approx(coco_ap, abs=0.005)
+    assert ours["mask_ap50"] == pytest.approx(coco_ap50, abs=0.005)
+
+
+def test_perfect_predictions_score_one_and_empty_is_handled():
+    scene = next(make_scenes(1, SceneOptions(size_wh=(200, 150), objects=8), seed=1))
+    t = scene.truth
+    ap = MaskAP(3)
+    ap.add(t.masks, np.ones(len(t.masks)), t.class_id, t.masks, t.class_id)
+    ap.add(CropMasks.empty((150, 200)), np.zeros(0), np.zeros(0), CropMasks.empty((150, 200)), np.zeros(0))
+    s = ap.summary()
+    assert s["mask_ap50"] == pytest.approx(1.0) and s["mask_ap"] == pytest.approx(1.0)
+    assert np.allclose(np.diag(crop_iou_matrix(t.masks, t.masks)), 1.0)
+    none = MaskAP(3)
+    none.add(CropMasks.empty((150, 200)), np.zeros(0), np.zeros(0), t.masks, t.class_id)
+    assert none.summary()["mask_ap50"] == 0.0
+
+
+def test_confusion_iou_and_counts():
+    truth = np.array([[0, 0, 1, 1], [0, 0, 1, 2]])
+    pred = np.array([[0, 1, 1, 1], [0, 0, 1, 9]])
+    c = ConfusionIoU(3)
+    c.add(pred, truth)
+    iou = c.per_class_iou()
+    assert iou[0] == pytest.approx(3 / 4) and iou[1] == pytest.approx(3 / 4)
+    assert iou[2] == 0.0  # its one pixel was predicted out of range: a miss
+    c2 = ConfusionIoU(2)
+    c2.add(np.array([[0, 1]]), np.array([[0, 255]]), ignore=255)
+    assert c2.matrix.sum() == 1 and c2.miou() == 1.0
+    e = count_errors([10, 9, 0], [10, 10, 0])
+    assert e["count_exact_rate"] == pytest.approx(2 / 3) and e["count_mae"] == pytest.approx(1 / 3)
+    assert e["count_mean_rel_error"] == pytest.approx(0.05)
+    json.dumps(e)
