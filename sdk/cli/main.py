@@ -189,13 +189,6 @@ def _write_outputs(stem: Path, frame: np.ndarray, result, no_overlay: bool) -> N
         cv2.imwrite(str(stem.with_suffix(".overlay.png")), result.overlay(frame))
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    print("edgeseg demo: not yet — the shipped reference models and the factory-line scene generator arrive "
-          "with the reference-models issue. Meanwhile: `edgeseg info`, and `edgeseg run MODEL IMAGES --out DIR` "
-          "on your own exported model.")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeseg", description="Run segmentation models on edge devices.")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -226,13 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     from edgeseg.bench import evaluate, scenes
+    from edgeseg.cli import demo
 
     scenes.build_parser(sub)
     evaluate.build_parser(sub)
+    demo.build_parser(sub)
 
-    p = sub.add_parser("demo", help="the factory-line demo on the shipped models")
-    p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
-    p.set_defaults(func=cmd_demo)
     return ap
 
 
