@@ -1,4 +1,4 @@
-"""`edgeseg` command line: info, inspect, run, scenes, eval, demo.
+"""`edgeseg` command line: info, inspect, run, scenes, eval, export, demo.
 
 Each subcommand lives in a function `cmd_<name>(args) -> int`; `main` only parses and dispatches, and turns
 an `EdgeSegError` into a one-line message and exit status 2.
@@ -220,10 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from edgeseg.bench import evaluate, scenes
     from edgeseg.cli import demo
+    from edgeseg.convert import cli as export_cli
 
     scenes.build_parser(sub)
     evaluate.build_parser(sub)
     demo.build_parser(sub)
+    export_cli.build_parser(sub)
 
     return ap
 
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EdgeSegError as exc:
         print(f"edgeseg {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
 
 
 if __name__ == "__main__":

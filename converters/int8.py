@@ -1,0 +1,140 @@
+"""Post-training INT8 on every format, calibrated on the user's images through the runtime's own preprocessing.
+
+- onnxruntime: static QDQ, per-channel int8 weights, uint8 activations (int8 activations ran 2× slower
+  on this AVX2 CPU, TOOLCHAIN.md); nodes that produce the model's outputs stay in float by default.
+- OpenVINO: NNCF post-training quantization of the FP32 IR.
+- TFLite: ai-edge-quantizer `static_wi8_ai8` on the float .tflite (int8 input and output tensors; the
+  runtime quantizes and dequantizes with their scales).
+Calibration data is any iterable of frames (H×W×3 uint8 BGR) or a folder of images.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from edgeseg.backends import require
+from edgeseg.cli.progress import Progress
+from edgeseg.convert.files import partial_path, publish, quiet_openvino_telemetry, step
+from edgeseg.errors import InputError
+from edgeseg.media import IMAGE_SUFFIXES, read_image
+from edgeseg.preprocess import preprocess
+from edgeseg.spec import InputSpec, ModelSpec, Precision, Quantization
+from edgeseg.spec_io import write_spec
+
+# Fewer calibration images than this draws a warning: activation ranges from a handful of frames are
+# noisy, and the parity report is the place to see what that cost.
+MIN_CALIBRATION = 32
+
+
+def calibration_frames(source: str | Path | Iterable[np.ndarray], limit: int | None = None) -> list[np.ndarray]:
+    """Frames from a folder of images or an iterable of frames; refuses an empty or unreadable set."""
+    if isinstance(source, (str, Path)):
+        folder = Path(source)
+        if not folder.is_dir():
+            raise InputError(f"calibration: {folder} is not a folder")
+        files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError(f"calibration: {folder} holds no images ({sorted(IMAGE_SUFFIXES)})")
+        frames = [read_image(f) for f in files[:limit]]
+    else:
+        frames = list(source)[:limit]
+    if not frames:
+        raise InputError("calibration: no frames given")
+    if len(frames) < MIN_CALIBRATION:
+        warnings.warn(f"calibration: only {len(frames)} images (at least {MIN_CALIBRATION} recommended); "
+                      "INT8 accuracy may suffer — check the parity report", stacklevel=2)
+    return frames
+
+
+def calibration_tensors(frames: list[np.ndarray], input_spec: InputSpec) -> list[np.ndarray]:
+    """Each frame through the exact runtime preprocessing: the tensors the model will see."""
+    return [preprocess(f, input_spec)[0] for f in frames]
+
+
+def _int8_spec(spec: ModelSpec, method: str, n: int, float_nodes: tuple[str, ...] = ()) -> ModelSpec:
+    return spec.replace(quantization=Quantization(precision=Precision.INT8, method=method, calibration_images=n,
+                                                  float_nodes=float_nodes))
+
+
+def output_producers(onnx_path: Path) -> tuple[str, ...]:
+    """Names of the ONNX nodes whose outputs are graph outputs (the heads' last layers)."""
+    onnx = require("onnx", "convert")
+    graph = onnx.load(str(onnx_path)).graph
+    outs = {o.name for o in graph.output}
+    return tuple(n.name for n in graph.node if any(o in outs for o in n.output))
+
+
+def quantize_onnx(fp32_path: Path, spec: ModelSpec, tensors: list[np.ndarray], path: Path, *,
+                  keep_outputs_float: bool = True, progress: bool = True) -> ModelSpec:
+    """Static QDQ INT8 ONNX from the FP32 ONNX file."""
+    require("onnxruntime", "onnx")
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_static)
+
+    float_nodes = output_producers(fp32_path) if keep_outputs_float else ()
+    bar = Progress(len(tensors), "calibration frames (onnxruntime)", enabled=progress)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it: Iterator[np.ndarray] = iter(tensors)
+
+        def get_next(self):
+            x = next(self._it, None)
+            if x is None:
+                return None
+            bar.update()
+            return {spec.input.name: x}
+
+    part = partial_path(path)
+    with bar, step("onnxruntime static quantization (quantize_static)", part):
+        quantize_static(str(fp32_path), str(part), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=list(float_nodes))
+    out = _int8_spec(spec, "onnxruntime static QDQ (u8 activations, s8 per-channel weights)", len(tensors),
+                     float_nodes)
+    write_spec(part, out)
+    publish(part, path)
+    return out
+
+
+def quantize_openvino(fp32_xml: Path, spec: ModelSpec, tensors: list[np.ndarray], path: Path, *,
+                      progress: bool = True) -> ModelSpec:
+    """NNCF post-training INT8 of the FP32 IR."""
+    quiet_openvino_telemetry()
+    ov = require("openvino", "openvino")
+    nncf = require("nncf", "convert")
+    part = partial_path(path)
+    bar = Progress(len(tensors), "calibration frames (NNCF)", enabled=progress)
+
+    def feed(x):
+        bar.update()
+        return x
+
+    with bar, step("OpenVINO NNCF quantization (nncf.quantize)", part):
+        model = ov.Core().read_model(str(fp32_xml))
+        quantized = nncf.quantize(model, nncf.Dataset(tensors, feed), subset_size=len(tensors))
+        ov.save_model(quantized, str(part), compress_to_fp16=False)
+    out = _int8_spec(spec, "NNCF post-training quantization", len(tensors))
+    write_spec(part, out)
+    publish(part, path)
+    return out
+
+
+def quantize_tflite(fp32_tflite: Path, spec: ModelSpec, tensors: list[np.ndarray], path: Path) -> ModelSpec:
+    """Full INT8 .tflite (int8 weights, activations, input and output) with ai-edge-quantizer."""
+    require("ai_edge_quantizer", "convert")
+    from ai_edge_quantizer import quantizer, recipe
+
+    part = partial_path(path)
+    with step("TFLite INT8 (ai-edge-quantizer static_wi8_ai8)", part):
+        q = quantizer.Quantizer(str(fp32_tflite), recipe.static_wi8_ai8())
+        calib = {"serving_default": [{spec.input.name: x} for x in tensors]}
+        result = q.quantize(q.calibrate(calib), enable_progress_report=False)
+        part.write_bytes(bytes(result.quantized_model))
+    out = _int8_spec(spec, "ai-edge-quantizer static_wi8_ai8", len(tensors))
+    write_spec(part, out)
+    publish(part, path)
+    return out
