@@ -55,17 +55,24 @@ def smooth_protos(nm: int, proto_hw: tuple[int, int], rng: np.random.Generator) 
 
 
 def plant_yolo_seg(n: int, *, frame_hw: tuple[int, int] = (720, 1280), input_hw: tuple[int, int] = (640, 640),
-                   nc: int = 3, nm: int = 32, duplicates: int = 3, seed: int = 0) -> Planted:
+                   nc: int = 3, nm: int = 32, duplicates: int = 3, seed: int = 0, num_anchors: int | None = None,
+                   proto_hw: tuple[int, int] | None = None, resize: ResizeMode = ResizeMode.LETTERBOX) -> Planted:
     """N objects on a grid over the frame's content area (letterboxed into `input_hw`).
 
     Objects are spread so that no two planted boxes overlap; the grid gets finer (objects smaller) as N
-    grows, as parts on a crowded belt do. Works for N = 0 and up to a few thousand.
+    grows, as parts on a crowded belt do. Works for N = 0 and up to a few thousand (at most
+    num_anchors / (1 + duplicates)). `num_anchors` and `proto_hw` default to a stride 8/16/32 head with
+    stride-4 prototypes; pass a real model's to plant in its layout.
     """
     rng = np.random.default_rng(seed)
-    t = make_transform(frame_hw, input_hw, ResizeMode.LETTERBOX)
+    t = make_transform(frame_hw, input_hw, resize)
     ih, iw = input_hw
-    a = anchor_count(input_hw)
-    proto_hw = (ih // 4, iw // 4)
+    a = num_anchors or anchor_count(input_hw)
+    proto_hw = proto_hw or (ih // 4, iw // 4)
+    if n * (1 + duplicates) > a:
+        duplicates = max(0, a // max(n, 1) - 1)
+        if n > a:
+            raise ValueError(f"cannot plant {n} objects in {a} anchors")
     preds = np.empty((4 + nc + nm, a), dtype=np.float32)
     # Background anchors: small random boxes, scores far below any sensible threshold.
     preds[0] = rng.uniform(0, iw, a)

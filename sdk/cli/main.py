@@ -1,4 +1,4 @@
-"""`edgeseg` command line: info, inspect, run, scenes, eval, export, demo.
+"""`edgeseg` command line: info, inspect, run, scenes, eval, export, bench, demo.
 
 Each subcommand lives in a function `cmd_<name>(args) -> int`; `main` only parses and dispatches, and turns
 an `EdgeSegError` into a one-line message and exit status 2.
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
+    from edgeseg.bench import cli as bench_cli
     from edgeseg.bench import evaluate, scenes
     from edgeseg.cli import demo
     from edgeseg.convert import cli as export_cli
@@ -226,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.build_parser(sub)
     demo.build_parser(sub)
     export_cli.build_parser(sub)
+    bench_cli.build_parser(sub)
 
     return ap
 

@@ -1,0 +1,112 @@
+"""`edgeseg bench MODEL ...` and `edgeseg bench compare A.json B.json ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edgeseg.bench.cli_args import parse_counts, parse_size_wh
+from edgeseg.errors import EdgeSegError, InputError
+
+EPILOG = """examples:
+  edgeseg bench parts-inst --objects 0,1,10,50,100,200 --threads 2 --out bench-out/
+  edgeseg bench model.onnx --mode planted --backends onnxruntime,openvino
+  edgeseg bench compare bench-out/fp32/bench.json bench-out/int8/bench.json"""
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.model == "compare":
+        from edgeseg.bench.harness import compare
+
+        if len(args.reports) < 2:
+            raise InputError("bench compare: give two or more report JSON files")
+        compare([Path(p) for p in args.reports])
+        return 0
+    if args.reports:
+        raise InputError(f"unexpected arguments {args.reports}; only `bench compare` takes several files")
+    backends = [b.strip() for b in args.backends.split(",")] if args.backends else [args.backend]
+    out = Path(args.out) if args.out else None
+    for backend in backends:
+        run_one(args, backend, out / backend if out and len(backends) > 1 else out)
+    return 0
+
+
+def run_one(args: argparse.Namespace, backend: str | None, out: Path | None) -> None:
+    from edgeseg.bench.harness import BenchOptions, file_hash, plot, print_table, run_bench, soak, write_csv
+    from edgeseg.device_info import fingerprint
+    from edgeseg.segmenter import load
+
+    opts = BenchOptions(objects=tuple(args.objects), frame_wh=args.frame, mode=args.mode, images=args.images,
+                        warmup=args.warmup, min_time_s=args.min_time, min_repeats=args.repeats, output=args.output,
+                        seed=args.seed)
+    with load(args.model, backend=backend, device=args.device, threads=args.threads) as seg:
+        report = run_bench(seg, opts, progress=not args.quiet)
+        if args.soak:
+            report["soak"] = soak(seg, args.soak, args.soak_objects, opts, progress=not args.quiet)
+        spec = seg.spec
+        report["model"] = {"path": str(seg.path), "name": spec.name or Path(str(seg.path)).stem,
+                           "task": spec.task.value, "precision": spec.quantization.precision.value,
+                           "backend": seg.backend.name, "device": seg.backend.device,
+                           "threads": args.threads, "file_sha256": file_hash(Path(seg.path)),
+                           "source_hash": spec.source_hash}
+    report["options"] = {"objects": list(opts.objects), "frame_wh": list(opts.frame_wh), "warmup": opts.warmup,
+                         "min_time_s": opts.min_time_s, "min_repeats": opts.min_repeats, "output": opts.output}
+    report["device"] = fingerprint()
+    print_table(report)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench.json").write_text(json.dumps(report, indent=2))
+        write_csv(report["rows"], out / "bench.csv")
+        drawn = plot(report, out / "bench.png")
+        print(f"wrote {out / 'bench.json'}, bench.csv" + (", bench.png" if drawn else
+                                                           " (no plot: pip install 'edgeseg[bench]')"))
+
+
+def build_parser(sub=None) -> argparse.ArgumentParser:
+    from edgeseg.bench import harness
+
+    text = dict(description=harness.__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if sub is None:
+        p = argparse.ArgumentParser(prog="edgeseg bench", **text)
+    else:
+        p = sub.add_parser("bench", help="FPS against object count, stage by stage (or: bench compare A.json B.json)",
+                           **text)
+    p.add_argument("model", help="model file or shipped model name; or `compare` followed by report files")
+    p.add_argument("reports", nargs="*", help="with `compare`: two or more bench.json files")
+    p.add_argument("--objects", type=parse_counts, default=[0, 1, 10, 25, 50, 100, 200],
+                   help="object counts (default 0,1,10,25,50,100,200)")
+    p.add_argument("--frame", type=parse_size_wh, default=(1280, 720), help="frame WxH (default 1280x720)")
+    p.add_argument("--mode", choices=["auto", "scenes", "planted", "images"], default="auto",
+                   help="where N objects come from (default auto: scenes for models of the factory-line scenes, "
+                        "else planted)")
+    p.add_argument("--images", help="folder of your own images (mode images)")
+    p.add_argument("--backend", choices=["onnxruntime", "openvino", "tflite"])
+    p.add_argument("--backends", help="several backends in one run, e.g. onnxruntime,openvino")
+    p.add_argument("--device", help="provider / device for the backend")
+    p.add_argument("--threads", type=int, help="intra-op threads (stated in the report)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed frames per count (default 3)")
+    p.add_argument("--min-time", type=float, default=2.0, help="seconds timed per count (default 2)")
+    p.add_argument("--repeats", type=int, default=10, help="at least this many timed frames per count (default 10)")
+    p.add_argument("--output", action="store_true", help="also time JSON + RLE output of each result")
+    p.add_argument("--soak", type=int, metavar="FRAMES", help="then run FRAMES frames and report RSS drift")
+    p.add_argument("--soak-objects", type=int, default=100, help="objects per soak frame (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder for bench.json, bench.csv, bench.png")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return cmd_bench(args)
+    except EdgeSegError as exc:
+        print(f"edgeseg bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
