@@ -31,11 +31,11 @@ def resolve_source(model: str):
             raise InputError(f"{model}: expected an edgeseg.convert.Source (or a function returning one), got "
                              f"{type(obj).__name__}; wrap an nn.Module with Source(module=..., task=..., ...)")
         return obj
-    from edgeseg.convert import reference_models
+    from edgeseg.convert import reference
 
-    if model in reference_models.REFERENCE_NAMES:
-        return reference_models.source(model)
-    raise InputError(f"{model}: unknown source; expected a reference model name {list(reference_models.REFERENCE_NAMES)} "
+    if model in reference.REFERENCE_NAMES:
+        return reference.source(model)
+    raise InputError(f"{model}: unknown source; expected a reference model name {list(reference.REFERENCE_NAMES)} "
                      "or package.module:name of an edgeseg.convert.Source")
 
 
