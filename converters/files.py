@@ -35,15 +35,54 @@ def publish(partial: Path, final: Path) -> Path:
 
 
 @contextlib.contextmanager
-def step(name: str, partial: Path | None = None) -> Iterator[None]:
-    """Turn any exception inside a toolchain step into a `ConversionError` that names the step."""
+def step(name: str, partial: Path | None = None, *, quiet: bool = False) -> Iterator[None]:
+    """Turn any exception inside a toolchain step into a `ConversionError` that names the step.
+
+    quiet: hide the toolchain's own console output unless the step fails (then its tail is in the error).
+    """
+    log: list[str] = []
     try:
-        yield
+        if quiet:
+            with captured_output() as log:
+                yield
+        else:
+            yield
     except EdgeSegError:
         raise
     except Exception as exc:
         where = f"; partial files kept at {partial}" if partial is not None and partial.exists() else ""
-        raise ConversionError(f"{name} failed: {type(exc).__name__}: {exc}{where}") from exc
+        tail = "".join(log)[-2000:]
+        raise ConversionError(f"{name} failed: {type(exc).__name__}: {exc}{where}"
+                              + (f"\n--- toolchain output (tail) ---\n{tail}" if tail else "")) from exc
+
+
+@contextlib.contextmanager
+def captured_output() -> Iterator[list[str]]:
+    """Silence a chatty toolchain's stdout/stderr (C++ logs included, at the file-descriptor level).
+
+    The yielded list receives the captured text when the block ends, so a failure can show its tail.
+    """
+    import sys
+    import tempfile
+
+    sink: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield sink
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            log.seek(0)
+            sink.append(log.read().decode("utf-8", "replace"))
 
 
 def quiet_openvino_telemetry() -> None:

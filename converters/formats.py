@@ -134,11 +134,11 @@ def renamed(spec: ModelSpec, input_names: tuple[str, ...], output_names: tuple[s
 
 def export_tflite(src: Source, path: Path) -> ModelSpec:
     """Float32 .tflite via litert-torch; the input stays NCHW float32 as the module takes it."""
-    litert_torch = require("litert_torch", "convert")
     part = partial_path(path)
     module = _named_io(src)
-    with step("TFLite conversion (litert_torch.convert)", part), warnings.catch_warnings():
+    with step("TFLite conversion (litert_torch.convert)", part, quiet=True), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.export internals
+        litert_torch = require("litert_torch", "convert")  # imported here: its import is chatty too
         litert_torch.convert(module, sample_kwargs={"images": example_input(src)}).export(str(part))
     ins, outs = tflite_io_names(part)
     spec = renamed(src.spec(), ins, outs)

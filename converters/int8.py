@@ -89,7 +89,7 @@ def quantize_onnx(fp32_path: Path, spec: ModelSpec, tensors: list[np.ndarray], p
             return {spec.input.name: x}
 
     part = partial_path(path)
-    with bar, step("onnxruntime static quantization (quantize_static)", part):
+    with bar, step("onnxruntime static quantization (quantize_static)", part), _quiet_ort_logging():
         quantize_static(str(fp32_path), str(part), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=list(float_nodes))
@@ -98,6 +98,24 @@ def quantize_onnx(fp32_path: Path, spec: ModelSpec, tensors: list[np.ndarray], p
     write_spec(part, out)
     publish(part, path)
     return out
+
+
+def _quiet_ort_logging():
+    """onnxruntime.quantization logs a pre-processing hint through the root logger on every call."""
+    import contextlib
+    import logging
+
+    @contextlib.contextmanager
+    def cm():
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            root.setLevel(level)
+
+    return cm()
 
 
 def quantize_openvino(fp32_xml: Path, spec: ModelSpec, tensors: list[np.ndarray], path: Path, *,
@@ -129,7 +147,7 @@ def quantize_tflite(fp32_tflite: Path, spec: ModelSpec, tensors: list[np.ndarray
     from ai_edge_quantizer import quantizer, recipe
 
     part = partial_path(path)
-    with step("TFLite INT8 (ai-edge-quantizer static_wi8_ai8)", part):
+    with step("TFLite INT8 (ai-edge-quantizer static_wi8_ai8)", part, quiet=True):
         q = quantizer.Quantizer(str(fp32_tflite), recipe.static_wi8_ai8())
         calib = {"serving_default": [{spec.input.name: x} for x in tensors]}
         result = q.quantize(q.calibrate(calib), enable_progress_report=False)
