@@ -288,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-only", action="store_true", help="only evaluate <out>/<model>.onnx")
     p.add_argument("--eval-seed", type=int, default=9999)
     p.add_argument("--eval-frames", type=int, default=100)
-    p.add_argument("--conf", type=float, default=0.3)
-    p.add_argument("--iou", type=float, default=0.65)
+    p.add_argument("--conf", type=float, default=0.4)
+    p.add_argument("--iou", type=float, default=0.6)
     p.add_argument("--agnostic", action=argparse.BooleanOptionalAction, default=True,
                    help="class-agnostic NMS in the evaluation (neighbouring cells may disagree on the class)")
     args = p.parse_args(argv)
