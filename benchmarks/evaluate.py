@@ -196,17 +196,13 @@ def print_report(fig: dict, model: str) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from edgeseg.device_info import fingerprint
-    from edgeseg.segmenter import load
+    from edgeseg.segmenter import default_instance_options, load
 
     data = GroundTruth(args.data, args.annotations)
     if args.label_names:
         data.semantic_classes = tuple(s.strip() for s in args.label_names.split(","))
-    kwargs = {}
-    if args.conf is not None:
-        from edgeseg.decode import InstanceOptions
-
-        kwargs["instance"] = InstanceOptions(conf=args.conf, iou=args.iou, max_det=args.max_det)
-    with load(args.model, backend=args.backend, device=args.device, threads=args.threads, **kwargs) as seg:
+    with load(args.model, backend=args.backend, device=args.device, threads=args.threads) as seg:
+        seg.instance = default_instance_options(seg.spec, conf=args.conf, iou=args.iou, max_det=args.max_det)
         fig = evaluate(seg, data, limit=args.limit, progress=not args.quiet)
         fig["model"] = {"path": str(seg.path), "name": seg.spec.name, "backend": seg.backend.name,
                         "precision": seg.spec.quantization.precision.value}
@@ -232,9 +228,9 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["onnxruntime", "openvino", "tflite"])
     p.add_argument("--device")
     p.add_argument("--threads", type=int)
-    p.add_argument("--conf", type=float, help="instance confidence threshold (default: the decoder's 0.25)")
-    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU with --conf (default 0.7)")
-    p.add_argument("--max-det", type=int, default=300, help="most instances per frame with --conf (default 300)")
+    p.add_argument("--conf", type=float, help="instance confidence threshold (default: the model's own)")
+    p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the model's own)")
+    p.add_argument("--max-det", type=int, help="most instances per frame (default: the model's own)")
     p.add_argument("--json", help="write the figures and the device fingerprint here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)

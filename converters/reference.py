@@ -11,7 +11,7 @@ from pathlib import Path
 from edgeseg.backends import require
 from edgeseg.convert.source import Source
 from edgeseg.errors import ModelLoadError
-from edgeseg.spec import DecoderKind, OutputRole, OutputSpec, Task
+from edgeseg.spec import DecodeDefaults, DecoderKind, OutputRole, OutputSpec, Task
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 SEG_HW = (736, 1280)  # a 1280×720 frame at scale 1, letterboxed to multiples of 32
@@ -19,6 +19,9 @@ INST_HW = (384, 640)  # a 1280×720 frame at scale 1/2
 SEG_CLASSES = ("background", "part", "defect")
 INST_CLASSES = ("hex_nut", "washer", "capsule")
 NM = 16
+# parts-inst's operating point, chosen on validation frames (not the held-out ones): class-agnostic NMS,
+# because neighbouring cells sometimes name one part with two classes.
+INST_DECODE = DecodeDefaults(conf=0.4, iou=0.6, class_agnostic=True, max_det=300)
 REFERENCE_NAMES = ("parts-seg", "parts-inst")
 
 
@@ -35,7 +38,8 @@ def build(name: str, weights: str | Path | None = None) -> Source:
         module = rm.PartsInstNet(num_classes=len(INST_CLASSES), nm=NM)
         roles = (OutputRole.BOXES, OutputRole.SCORES, OutputRole.COEFFICIENTS, OutputRole.PROTOS)
         src = dict(task=Task.INSTANCE, decoder=DecoderKind.YOLO_SEG, class_names=INST_CLASSES, input_hw=INST_HW,
-                   num_mask_coeffs=NM, outputs=tuple(OutputSpec(name=r.value, role=r) for r in roles))
+                   num_mask_coeffs=NM, outputs=tuple(OutputSpec(name=r.value, role=r) for r in roles),
+                   decode_defaults=INST_DECODE)
     else:
         raise ModelLoadError(f"{name!r}: not a reference model; expected one of {list(REFERENCE_NAMES)}")
     if weights is not None:

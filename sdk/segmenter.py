@@ -91,6 +91,14 @@ def check_spec_matches(spec: ModelSpec, backend: Backend) -> None:
                         f"{sorted(outputs)}")
 
 
+def default_instance_options(spec: ModelSpec, **overrides) -> InstanceOptions:
+    """The model's validated operating point (spec.decode_defaults), with any of its fields overridden."""
+    d = spec.decode_defaults
+    base = dict(conf=d.conf, iou=d.iou, class_agnostic=d.class_agnostic, max_det=d.max_det)
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return InstanceOptions(**base)
+
+
 def resolve_model_path(path: str | Path) -> Path:
     """A file path, or the name of a model shipped with edgeseg (`edgeseg.assets`)."""
     p = Path(path)
@@ -117,6 +125,7 @@ def load(path: str | Path, *, backend: str | None = None, device: str | None = N
     device: provider alias or name (onnxruntime), device string (OpenVINO); TFLite takes "cpu" only
             (pass `delegate=` for an accelerator).
     threads: intra-op threads.  spec: a `ModelSpec` for a model file that carries none (or to override).
+    instance: decoding options; default: the operating point stored in the model (spec.decode_defaults).
     """
     from edgeseg.spec_io import read_spec
 
@@ -129,7 +138,7 @@ def load(path: str | Path, *, backend: str | None = None, device: str | None = N
         if model_spec is None:
             raise SpecError(f"{p}: the model carries no edgeseg spec; export it with `edgeseg export`, or pass "
                             "spec=ModelSpec(...) to edgeseg.load")
-        return Segmenter(be, model_spec, instance=instance or InstanceOptions(),
+        return Segmenter(be, model_spec, instance=instance or default_instance_options(model_spec),
                          semantic=semantic or SemanticOptions(), panoptic=panoptic, frame_color=frame_color, path=p)
     except BaseException:
         be.close()

@@ -111,6 +111,16 @@ class Quantization:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DecodeDefaults:
+    """The operating point the model was validated at (instance heads): the runtime's default options."""
+
+    conf: float = 0.25
+    iou: float = 0.7
+    class_agnostic: bool = False
+    max_det: int = 300
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     task: Task
     decoder: DecoderKind
@@ -123,6 +133,7 @@ class ModelSpec:
     # Semantic output that a panoptic model carries next to its instance head.
     num_mask_coeffs: int = 0  # YOLO-seg: nm
     quantization: Quantization = field(default_factory=Quantization)
+    decode_defaults: DecodeDefaults = field(default_factory=DecodeDefaults)
     source_hash: str = ""
     converter_version: str = ""
     name: str = ""
@@ -229,6 +240,9 @@ def _validate(spec: ModelSpec) -> None:
         bad = [c for c in getattr(spec, key) if not 0 <= c < n]
         if bad:
             raise SpecError(f"spec.{key}: class ids {bad} are outside 0..{n - 1}")
+    d = spec.decode_defaults
+    if not (0.0 <= d.conf < 1.0 and 0.0 < d.iou <= 1.0 and d.max_det > 0):
+        raise SpecError(f"spec.decode_defaults: expected 0 <= conf < 1, 0 < iou <= 1, max_det > 0, got {d}")
     if spec.decoder == DecoderKind.YOLO_SEG and spec.num_mask_coeffs <= 0:
         raise SpecError(f"spec.num_mask_coeffs: a yolo-seg model needs the number of mask coefficients "
                         f"(> 0), got {spec.num_mask_coeffs}")
@@ -364,7 +378,15 @@ def _parse_spec(doc: Any) -> ModelSpec:
         calibration_images=q.int("calibration_images", 0),
         float_nodes=q.strs("float_nodes", ()),
     )
+    dd = r.child("decode_defaults", default={})
+    assert dd is not None
+    flag = dd.doc.get("class_agnostic", False)
+    if not isinstance(flag, bool):
+        raise SpecError(f"spec.decode_defaults.class_agnostic: expected true or false, got {flag!r}")
+    decode_defaults = DecodeDefaults(conf=dd.number("conf", 0.25), iou=dd.number("iou", 0.7), class_agnostic=flag,
+                                     max_det=dd.int("max_det", 300))
     return ModelSpec(
+        decode_defaults=decode_defaults,
         task=r.enum("task", Task),
         decoder=r.enum("decoder", DecoderKind),
         input=input_spec,

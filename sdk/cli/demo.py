@@ -82,7 +82,7 @@ def run_demo(out: Path, *, frames: int, seed: int, threads: int | None, quiet: b
     start = time.perf_counter()
     with load(INSTANCE_MODEL, threads=threads) as inst, load(SEMANTIC_MODEL, threads=threads) as sem, \
             Progress(frames, "frames", enabled=not quiet) as bar:
-        for k, scene in enumerate(make_sequence(frames, opts, seed=seed)):
+        for k, scene in enumerate(make_sequence(frames, opts, seed=seed, speed_px=24.0)):
             frame = scene.image
             parts = inst(frame)
             seg = sem(frame)

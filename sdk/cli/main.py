@@ -115,16 +115,15 @@ def _tensor_doc(t) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edgeseg.cli.progress import Progress
-    from edgeseg.decode import InstanceOptions
     from edgeseg.media import collect_sources, read_image, video_frames
     from edgeseg.results import InstanceResult
-    from edgeseg.segmenter import load
+    from edgeseg.segmenter import default_instance_options, load
 
     sources = collect_sources(args.inputs)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    opts = InstanceOptions(conf=args.conf, iou=args.iou, max_det=args.max_det)
-    seg = load(args.model, backend=args.backend, device=args.device, threads=args.threads, instance=opts)
+    seg = load(args.model, backend=args.backend, device=args.device, threads=args.threads)
+    seg.instance = default_instance_options(seg.spec, conf=args.conf, iou=args.iou, max_det=args.max_det)
     coco: list[dict] = []
     images: list[dict] = []
     failures: list[str] = []
@@ -211,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files, folders of images, or video files")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     _add_model_options(p)
-    p.add_argument("--conf", type=float, default=0.25, help="instance confidence threshold (default 0.25)")
-    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
-    p.add_argument("--max-det", type=int, default=300, help="most instances per frame (default 300)")
+    p.add_argument("--conf", type=float, help="instance confidence threshold (default: the model's own)")
+    p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the model's own)")
+    p.add_argument("--max-det", type=int, help="most instances per frame (default: the model's own)")
     p.add_argument("--no-overlay", action="store_true", help="skip overlay images/videos")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)

@@ -184,3 +184,17 @@ def test_documents_that_are_not_spec_objects(text, message):
 def test_constructing_an_invalid_spec_in_python_is_refused_too():
     with pytest.raises(SpecError, match=r"spec\.class_names"):
         _instance_spec().replace(class_names=())
+
+
+def test_decode_defaults_round_trip_and_validation():
+    from edgeseg.spec import DecodeDefaults
+
+    spec = _instance_spec().replace(decode_defaults=DecodeDefaults(conf=0.4, iou=0.6, class_agnostic=True))
+    back = ModelSpec.from_json(spec.to_json())
+    assert back.decode_defaults == DecodeDefaults(conf=0.4, iou=0.6, class_agnostic=True, max_det=300)
+    doc = spec.to_dict()
+    doc["decode_defaults"]["class_agnostic"] = "yes"
+    with pytest.raises(SpecError, match="spec.decode_defaults.class_agnostic: expected true or false"):
+        ModelSpec.from_dict(doc)
+    with pytest.raises(SpecError, match="spec.decode_defaults"):
+        spec.replace(decode_defaults=DecodeDefaults(conf=1.5))
