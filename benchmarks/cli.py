@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from edgeseg.cli.commands import command_parser, run
 from edgeseg.bench.cli_args import parse_counts, parse_size_wh
-from edgeseg.errors import EdgeSegError, InputError
+from edgeseg.errors import InputError
 
 EPILOG = """examples:
   edgeseg bench parts-inst --objects 0,1,10,50,100,200 --threads 2 --out bench-out/
@@ -68,11 +69,7 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     from edgeseg.bench import harness
 
     text = dict(description=harness.__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    if sub is None:
-        p = argparse.ArgumentParser(prog="edgeseg bench", **text)
-    else:
-        p = sub.add_parser("bench", help="FPS against object count, stage by stage (or: bench compare A.json B.json)",
-                           **text)
+    p = command_parser(sub, "bench", "FPS against object count, stage by stage (or: bench compare A.json B.json)", **text)
     p.add_argument("model", help="model file or shipped model name; or `compare` followed by report files")
     p.add_argument("reports", nargs="*", help="with `compare`: two or more bench.json files")
     p.add_argument("--objects", type=parse_counts, default=[0, 1, 10, 25, 50, 100, 200],
@@ -100,12 +97,7 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return cmd_bench(args)
-    except EdgeSegError as exc:
-        print(f"edgeseg bench: error: {exc}", file=sys.stderr)
-        return 2
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeseg.cli.commands import command_parser, run
 from edgeseg.bench.metrics import ConfusionIoU, MaskAP, count_errors
 from edgeseg.cli.progress import Progress
-from edgeseg.errors import EdgeSegError, InputError
+from edgeseg.errors import InputError
 from edgeseg.masks import CropMasks, crop_from_rle
 from edgeseg.results import InstanceResult, SemanticResult
 
@@ -215,11 +216,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def build_parser(sub=None) -> argparse.ArgumentParser:
     text = dict(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    if sub is None:
-        p = argparse.ArgumentParser(prog="edgeseg eval", **text)
-    else:
-        p = sub.add_parser("eval", help="accuracy of a model on a folder with ground truth (mIoU, mask AP, counts)",
-                           **text)
+    p = command_parser(sub, "eval", "accuracy of a model on a folder with ground truth (mIoU, mask AP, counts)", **text)
     p.add_argument("model", help="model file or a shipped model's name")
     p.add_argument("--data", required=True, help="folder with annotations.json, images and label maps")
     p.add_argument("--annotations", help="COCO file if not DATA/annotations.json")
@@ -238,12 +235,7 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return cmd_eval(args)
-    except EdgeSegError as exc:
-        print(f"edgeseg eval: error: {exc}", file=sys.stderr)
-        return 2
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from statistics import NormalDist
 import cv2
 import numpy as np
 
+from edgeseg.cli.commands import command_parser, run
 from edgeseg.bench.cli_args import parse_size_wh
 from edgeseg.bench.scene_parts import AREA_PER_R2, CLASS_NAMES, DEFECT_NAMES, PartSprite, paint, sample_shape
 from edgeseg.errors import EdgeSegError, InputError
@@ -718,10 +719,7 @@ def build_parser(sub: "argparse._SubParsersAction | None" = None) -> argparse.Ar
     text = dict(description="Write synthetic factory-line frames with exact ground truth: images/, labels/ "
                             "(semantic PNGs: 0 belt, 1 part, 2 scratch, 3 spot) and annotations.json (COCO, "
                             "instance masks as RLE, defects per part).")
-    if sub is None:
-        p = argparse.ArgumentParser(prog="edgeseg scenes", **text)
-    else:
-        p = sub.add_parser("scenes", help="write synthetic factory-line frames with exact ground truth", **text)
+    p = command_parser(sub, "scenes", "write synthetic factory-line frames with exact ground truth", **text)
     p.add_argument("--count", type=_positive_int, required=True, metavar="K", help="frames to write")
     p.add_argument("--objects", type=parse_objects, default=(20, 20), metavar="N|A-B",
                    help="parts per frame, or a range drawn uniformly per frame (default 20); with --sequence, "
@@ -775,12 +773,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except EdgeSegError as exc:
-        print(f"edgeseg scenes: error: {exc}", file=sys.stderr)
-        return 2
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

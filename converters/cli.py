@@ -13,7 +13,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from edgeseg.errors import EdgeSegError, InputError
+from edgeseg.cli.commands import command_parser, run
+from edgeseg.errors import InputError
 
 
 def resolve_source(model: str):
@@ -59,10 +60,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def build_parser(sub=None) -> argparse.ArgumentParser:
     text = dict(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    if sub is None:
-        p = argparse.ArgumentParser(prog="edgeseg export", **text)
-    else:
-        p = sub.add_parser("export", help="export a PyTorch model to ONNX / OpenVINO / TFLite, FP32 and INT8, "
+    p = command_parser(sub, "export", "export a PyTorch model to ONNX / OpenVINO / TFLite, FP32 and INT8, "
                                           "with a parity report", **text)
     p.add_argument("model", help="reference model name or package.module:name of a Source")
     p.add_argument("--formats", default="onnx", help="comma-separated: onnx,openvino,tflite (default onnx)")
@@ -84,12 +82,7 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return cmd_export(args)
-    except EdgeSegError as exc:
-        print(f"edgeseg export: error: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 2)
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def run_demo(out: Path, *, frames: int, seed: int, threads: int | None, quiet: b
     summary["pipeline_fps"] = round(1000.0 / pipeline_ms, 2)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"\nedgeseg demo: {frames} frames of a 1280x720 belt → {out}/ (overlays, contact_sheet.png, frames/*.json)")
-    print(f"  parts per frame: " + ", ".join(f"{n} {v}" for n, v in summary["parts_per_frame"].items())
+    print("  parts per frame: " + ", ".join(f"{n} {v}" for n, v in summary["parts_per_frame"].items())
           + f"  (found {summary['found_per_frame']}, truth {summary['truth_per_frame']}; "
             f"count exact on {summary['frames_count_exact']}/{frames} frames)")
     print(f"  defective part detections: {defective}")

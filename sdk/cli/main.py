@@ -232,12 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except EdgeSegError as exc:
-        print(f"edgeseg {args.command}: error: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 2)
+    from edgeseg.cli.commands import run
+
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

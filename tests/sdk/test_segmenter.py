@@ -51,8 +51,6 @@ def test_formats_decode_the_same(tiny_model, hw):
 
 
 def test_onnx_decode_matches_pytorch(tiny_model):
-    import torch  # noqa: F401  (tests only)
-
     frame = _frame((90, 130), seed=1)
     with edgeseg.load(tiny_model.onnx) as seg:
         got = seg(frame)
