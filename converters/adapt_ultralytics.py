@@ -144,7 +144,7 @@ def _split_forward(head: Any, x: list) -> tuple:
         sy, sx = torch.meshgrid(torch.arange(h, dtype=x[0].dtype) + 0.5, torch.arange(w, dtype=x[0].dtype) + 0.5,
                                 indexing="ij")
         centres.append(torch.stack((sx, sy), 0).view(2, -1))
-        strides.append(torch.full((1, h * w), float(head.stride[i]), dtype=x[0].dtype))
+        strides.append(torch.full((1, h * w), head.edgeseg_strides[i], dtype=x[0].dtype))
     centre, stride = torch.cat(centres, 1).unsqueeze(0), torch.cat(strides, 1).unsqueeze(0)
     dist = head.dfl(box)  # (b, 4, A) in cells
     x1y1, x2y2 = centre - dist[:, :2], centre + dist[:, 2:]
@@ -229,6 +229,7 @@ class _Split(torch.nn.Module):
     def __init__(self, net: torch.nn.Module, head: torch.nn.Module) -> None:
         super().__init__()
         self.net = net
+        head.edgeseg_strides = tuple(float(s) for s in head.stride.flatten().tolist())  # constants, not traced
         head.forward = types.MethodType(_split_forward, head)  # on our deep copy only
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
