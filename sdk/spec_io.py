@@ -134,9 +134,13 @@ def _write_openvino(path: Path, text: str) -> None:
         os.replace(new_xml, path)
 
 
+# A flatbuffer addresses at most 2 GB: larger TFLite models must keep their weights past it, by offset.
+MAX_INLINE_BYTES = 2_000_000_000
+
+
 def _write_tflite(path: Path, text: str) -> bool:
     """Embed `text` as the metadata entry SPEC_KEY. False when the model cannot be re-packed in one
-    flatbuffer (buffers stored after it by offset, i.e. over 2 GB)."""
+    flatbuffer (over 2 GB, with buffers stored after it by offset)."""
     require("ai_edge_litert", "tflite")
     import flatbuffers
     import numpy as np
@@ -149,11 +153,19 @@ def _write_tflite(path: Path, text: str) -> bool:
         raise ModelLoadError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)")
     model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
     if any(b.offset for b in model.buffers or []):
-        if SPEC_KEY in read_metadata(path):
-            # A sidecar would be shadowed by the embedded spec, which read_spec prefers.
-            raise SpecError(f"{path}: the embedded {SPEC_KEY} cannot be replaced in a model whose weights "
-                            "are stored past the flatbuffer (over 2 GB); re-export it with the new spec")
-        return False
+        # Weights stored after the flatbuffer by offset (ai-edge-quantizer writes models this way): bring
+        # them inline so the model re-packs as one flatbuffer, which holds up to 2 GB.
+        if len(data) > MAX_INLINE_BYTES:
+            if SPEC_KEY in read_metadata(path):
+                # A sidecar would be shadowed by the embedded spec, which read_spec prefers.
+                raise SpecError(f"{path}: the embedded {SPEC_KEY} cannot be replaced in a model over 2 GB "
+                                "whose weights are stored past the flatbuffer; re-export it with the new spec")
+            return False
+        for b in model.buffers:
+            if b.offset:
+                b.data = np.frombuffer(data, dtype=np.uint8, count=b.size, offset=b.offset)
+                b.offset = 0
+                b.size = 0
     payload = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     model.buffers = list(model.buffers or [])
     model.metadata = list(model.metadata or [])

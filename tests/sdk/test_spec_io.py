@@ -183,24 +183,34 @@ def _spec_buffer(model):
     return [next(m.buffer for m in model.metadata if m.name == SPEC_KEY.encode())]
 
 
-def test_tflite_with_weights_past_the_flatbuffer_gets_a_sidecar(tiny_semantic, tmp_path):
+def test_tflite_with_weights_past_the_flatbuffer_gets_them_inline(tiny_semantic, tmp_path):
+    # ai-edge-quantizer writes even small models this way; the spec goes in after the weights come inline.
     src = _copy(tiny_semantic, "tflite", tmp_path)
-    path = _store_buffers_past_the_flatbuffer(src, tmp_path / "big.tflite", _largest_weight, drop_spec=True)
+    path = _store_buffers_past_the_flatbuffer(src, tmp_path / "offsets.tflite", _largest_weight)
+    spec = tiny_models.make_spec(tiny_semantic.ref).replace(name="inline")
+    assert write_spec(path, spec) == path and not sidecar_path(path).exists()
+    assert read_spec(path) == spec
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(path.read_bytes(), 0))
+    assert not any(b.offset for b in model.buffers)
     x = tiny_semantic.ref.example
     np.testing.assert_array_equal(_run(path, x)["logits"], _run(src, x)["logits"])
-    assert read_spec(path) is None
-    spec = tiny_models.make_spec(tiny_semantic.ref).replace(name="sidecar")
-    assert write_spec(path, spec) == sidecar_path(path)
-    assert read_spec(path) == spec
 
 
-def test_tflite_spec_past_the_flatbuffer_cannot_be_replaced(tiny_semantic, tmp_path):
-    # Rewriting it in place is impossible, and a sidecar would be shadowed by the embedded spec.
+def test_tflite_over_2gb_gets_a_sidecar_or_refuses(tiny_semantic, tmp_path, monkeypatch):
+    import edgeseg.spec_io as spec_io
+
+    monkeypatch.setattr(spec_io, "MAX_INLINE_BYTES", 0)  # stands in for a model over 2 GB
     src = _copy(tiny_semantic, "tflite", tmp_path)
-    path = _store_buffers_past_the_flatbuffer(src, tmp_path / "big.tflite", _largest_weight)
-    with pytest.raises(SpecError, match="big.tflite: the embedded edgeseg_spec cannot be replaced"):
-        write_spec(path, tiny_models.make_spec(tiny_semantic.ref))
-    assert not sidecar_path(path).exists()
+    bare = _store_buffers_past_the_flatbuffer(src, tmp_path / "big.tflite", _largest_weight, drop_spec=True)
+    assert read_spec(bare) is None
+    spec = tiny_models.make_spec(tiny_semantic.ref).replace(name="sidecar")
+    assert write_spec(bare, spec) == sidecar_path(bare)
+    assert read_spec(bare) == spec
+    # With a spec already embedded, a sidecar would be shadowed: refused.
+    embedded = _store_buffers_past_the_flatbuffer(src, tmp_path / "big2.tflite", _largest_weight)
+    with pytest.raises(SpecError, match="big2.tflite: the embedded edgeseg_spec cannot be replaced"):
+        write_spec(embedded, tiny_models.make_spec(tiny_semantic.ref))
+    assert not sidecar_path(embedded).exists()
 
 
 def test_tflite_metadata_stored_past_the_flatbuffer_is_read(tiny_semantic, tmp_path):
