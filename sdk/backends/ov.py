@@ -34,10 +34,13 @@ def check_device(device: str, available: list[str]) -> str:
     return device
 
 
-def _tensor_info(port, kind: str) -> TensorInfo:
+def _tensor_info(port, kind: str, model_port=None) -> TensorInfo:
     shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+    # Names come from the model as read: compiling may merge an internal tensor's name into an output's
+    # (seen after NNCF INT8: {'scores', '/inner/Transpose_output_0'}), and get_any_name could pick either.
+    names = (model_port or port).get_names()
     # A model converted straight from PyTorch may have unnamed outputs; name them by position.
-    name = port.get_any_name() if port.get_names() else f"{kind}{port.get_index()}"
+    name = min(names, key=lambda n: (n.startswith("/"), n)) if names else f"{kind}{port.get_index()}"
     return TensorInfo(name, shape, np.dtype(port.get_element_type().to_dtype()))
 
 
@@ -62,14 +65,16 @@ def _read_metadata(model) -> dict[str, str]:
 class OpenVinoBackend(TensorsAndMetadata):
     name = "openvino"
 
-    def __init__(self, compiled, device: str, metadata: dict[str, str], path: Path) -> None:
+    def __init__(self, compiled, device: str, metadata: dict[str, str], path: Path, model=None) -> None:
         self._compiled = compiled
         self._request = compiled.create_infer_request()
         self._path = path
         self.device = device
         self._metadata = metadata
-        self._inputs = tuple(_tensor_info(p, "input") for p in compiled.inputs)
-        self._outputs = tuple(_tensor_info(p, "output") for p in compiled.outputs)
+        m_in = model.inputs if model is not None else [None] * len(compiled.inputs)
+        m_out = model.outputs if model is not None else [None] * len(compiled.outputs)
+        self._inputs = tuple(_tensor_info(p, "input", m) for p, m in zip(compiled.inputs, m_in))
+        self._outputs = tuple(_tensor_info(p, "output", m) for p, m in zip(compiled.outputs, m_out))
         self._out_ports = list(compiled.outputs)
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -110,4 +115,4 @@ def open(path: Path, options: BackendOptions) -> OpenVinoBackend:  # noqa: A001 
         compiled = core.compile_model(model, device, config)
     except Exception as exc:
         raise BackendError(f"openvino: could not compile {path.name} for {device} with {config}: {exc}") from exc
-    return OpenVinoBackend(compiled, device, _read_metadata(model), path)
+    return OpenVinoBackend(compiled, device, _read_metadata(model), path, model)
