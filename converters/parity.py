@@ -68,19 +68,22 @@ def compare(task: Task, got: list, want: list, num_classes: int) -> dict[str, fl
         return {"miou": conf.miou(), "pixel_agreement": float(np.mean(agree))}
     ap = MaskAP(num_classes)
     same_count, ious = [], []
+    n_got = n_want = 0
     for g, w in zip(got, want):
         assert isinstance(g, InstanceResult)
         ap.add(g.masks, g.scores, g.class_id, w.masks, w.class_id)
         same_count.append(len(g) == len(w))
+        n_got, n_want = n_got + len(g), n_want + len(w)
         m = crop_iou_matrix(g.masks, w.masks)
         while m.size and m.max() > 0:  # greedy one-to-one matching by IoU
             i, j = np.unravel_index(np.argmax(m), m.shape)
             ious.append(m[i, j])
             m[i, :] = 0
             m[:, j] = 0
-    s = ap.summary()
-    ap50 = s["mask_ap50"]
-    return {"mask_ap50": 1.0 if np.isnan(ap50) else float(ap50),  # no instances on either side: perfect
+    ap50 = ap.summary()["mask_ap50"]
+    if n_want == 0:  # the reference found nothing: perfect if the file agrees, all false positives if not
+        ap50 = 1.0 if n_got == 0 else 0.0
+    return {"mask_ap50": float(ap50),
             "count_agreement": float(np.mean(same_count)),
             "mean_mask_iou": float(np.mean(ious)) if ious else 1.0}
 
