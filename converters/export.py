@@ -17,6 +17,7 @@ from edgeseg.convert.files import ConversionError
 from edgeseg.convert.source import Source
 from edgeseg.decode import decode
 from edgeseg.errors import InputError
+from edgeseg.segmenter import default_instance_options
 from edgeseg.spec import Task
 
 FORMATS = ("onnx", "openvino", "tflite")
@@ -45,6 +46,7 @@ class ExportOptions:
     fold_preprocess: bool = False
     fold_argmax: bool = False
     openvino_fp16: bool = False
+    keep_heads_float: bool = True  # the heads' last layers stay in float in ONNX and OpenVINO INT8
     threads: int | None = None
     progress: bool = True
 
@@ -90,11 +92,13 @@ def export(src: Source, out_dir: str | Path, opts: ExportOptions = ExportOptions
         tensors = int8.calibration_tensors(calib, onnx_spec.input)
         if "onnx" in opts.formats:
             q = out / f"{stem}.int8.onnx"
-            int8.quantize_onnx(onnx_path, onnx_spec, tensors, q, progress=opts.progress)
+            int8.quantize_onnx(onnx_path, onnx_spec, tensors, q, progress=opts.progress,
+                               keep_heads_float=opts.keep_heads_float)
             files.append(("onnx", q))
         if "openvino" in opts.formats:
             q = out / f"{stem}.int8.xml"
-            int8.quantize_openvino(out / f"{stem}.xml", onnx_spec, tensors, q, progress=opts.progress)
+            int8.quantize_openvino(out / f"{stem}.xml", onnx_spec, tensors, q, progress=opts.progress,
+                                   float_nodes=int8.head_nodes(onnx_path) if opts.keep_heads_float else ())
             files.append(("openvino", q))
         if "tflite" in opts.formats:
             q = out / f"{stem}.int8.tflite"
@@ -106,7 +110,9 @@ def export(src: Source, out_dir: str | Path, opts: ExportOptions = ExportOptions
     if not holdout:
         return []
     ref_spec = src.spec()
-    reference = parity.torch_results(src, ref_spec, holdout, lambda raw, t: decode(raw, ref_spec, t))
+    options = default_instance_options(ref_spec)  # the operating point the files carry too
+    reference = parity.torch_results(src, ref_spec, holdout,
+                                     lambda raw, t: decode(raw, ref_spec, t, instance=options))
     rows = [parity.measure(p, fmt, holdout, reference, src.task, len(src.class_names), opts.threads)
             for fmt, p in files]
     key = "miou" if src.task == Task.SEMANTIC else "mask_ap50"

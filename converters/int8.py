@@ -1,8 +1,8 @@
 """Post-training INT8 on every format, calibrated on the user's images through the runtime's own preprocessing.
 
 - onnxruntime: static QDQ, per-channel int8 weights, uint8 activations (int8 activations ran 2× slower
-  on this AVX2 CPU, TOOLCHAIN.md); nodes that produce the model's outputs stay in float by default.
-- OpenVINO: NNCF post-training quantization of the FP32 IR.
+  on this AVX2 CPU, TOOLCHAIN.md); the heads' last layers (`head_nodes`) stay in float by default.
+- OpenVINO: NNCF post-training quantization of the FP32 IR, the same head layers left in float.
 - TFLite: ai-edge-quantizer `static_wi8_ai8` on the float .tflite (int8 input and output tensors; the
   runtime quantizes and dequantizes with their scales).
 Calibration data is any iterable of frames (H×W×3 uint8 BGR) or a folder of images.
@@ -10,6 +10,7 @@ Calibration data is any iterable of frames (H×W×3 uint8 BGR) or a folder of im
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -60,21 +61,39 @@ def _int8_spec(spec: ModelSpec, method: str, n: int, float_nodes: tuple[str, ...
                                                   float_nodes=float_nodes))
 
 
-def output_producers(onnx_path: Path) -> tuple[str, ...]:
-    """Names of the ONNX nodes whose outputs are graph outputs (the heads' last layers)."""
+def head_nodes(onnx_path: Path, convs: int = 1, max_depth: int = 12) -> tuple[str, ...]:
+    """ONNX nodes between each graph output and the `convs`-th convolution behind it, those included.
+
+    These are the heads' last layers: the box/score/coefficient/prototype convolutions and the reshapes,
+    activations and concatenations that lay out their outputs. INT8 hurts them most (one scale for pixel
+    boxes, 0..1 scores and mask coefficients), so they may stay in float (TOOLCHAIN.md).
+    """
     onnx = require("onnx", "convert")
     graph = onnx.load(str(onnx_path)).graph
-    outs = {o.name for o in graph.output}
-    return tuple(n.name for n in graph.node if any(o in outs for o in n.output))
+    producer = {o: n for n in graph.node for o in n.output}
+    keep: dict[str, None] = {}
+    for out in graph.output:
+        frontier = [(producer[out.name], 0, 0)] if out.name in producer else []
+        while frontier:
+            node, depth, seen = frontier.pop()
+            if node.name in keep or depth > max_depth:
+                continue
+            keep[node.name] = None
+            if node.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm"):
+                seen += 1
+                if seen >= convs:
+                    continue  # deep enough into the head: stop here
+            frontier.extend((producer[i], depth + 1, seen) for i in node.input if i in producer)
+    return tuple(keep)
 
 
 def quantize_onnx(fp32_path: Path, spec: ModelSpec, tensors: list[np.ndarray], path: Path, *,
-                  keep_outputs_float: bool = True, progress: bool = True) -> ModelSpec:
+                  keep_heads_float: bool = True, progress: bool = True) -> ModelSpec:
     """Static QDQ INT8 ONNX from the FP32 ONNX file."""
     require("onnxruntime", "onnx")
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_static)
 
-    float_nodes = output_producers(fp32_path) if keep_outputs_float else ()
+    float_nodes = head_nodes(fp32_path) if keep_heads_float else ()
     bar = Progress(len(tensors), "calibration frames (onnxruntime)", enabled=progress)
 
     class Reader(CalibrationDataReader):
@@ -119,8 +138,9 @@ def _quiet_ort_logging():
 
 
 def quantize_openvino(fp32_xml: Path, spec: ModelSpec, tensors: list[np.ndarray], path: Path, *,
-                      progress: bool = True) -> ModelSpec:
-    """NNCF post-training INT8 of the FP32 IR."""
+                      float_nodes: tuple[str, ...] = (), progress: bool = True) -> ModelSpec:
+    """NNCF post-training INT8 of the FP32 IR; `float_nodes` (ONNX node names, which the IR's operations
+    keep as name prefixes) stay in float."""
     quiet_openvino_telemetry()
     ov = require("openvino", "openvino")
     nncf = require("nncf", "convert")
@@ -133,9 +153,11 @@ def quantize_openvino(fp32_xml: Path, spec: ModelSpec, tensors: list[np.ndarray]
 
     with bar, step("OpenVINO NNCF quantization (nncf.quantize)", part):
         model = ov.Core().read_model(str(fp32_xml))
-        quantized = nncf.quantize(model, nncf.Dataset(tensors, feed), subset_size=len(tensors))
+        ignored = nncf.IgnoredScope(patterns=[re.escape(n) + "(/.*)?$" for n in float_nodes], validate=False)
+        quantized = nncf.quantize(model, nncf.Dataset(tensors, feed), subset_size=len(tensors),
+                                  preset=nncf.QuantizationPreset.MIXED, ignored_scope=ignored)
         ov.save_model(quantized, str(part), compress_to_fp16=False)
-    out = _int8_spec(spec, "NNCF post-training quantization", len(tensors))
+    out = _int8_spec(spec, "NNCF post-training quantization (mixed preset)", len(tensors), float_nodes)
     write_spec(part, out)
     publish(part, path)
     return out
