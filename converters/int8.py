@@ -163,18 +163,53 @@ def quantize_openvino(fp32_xml: Path, spec: ModelSpec, tensors: list[np.ndarray]
     return out
 
 
-def quantize_tflite(fp32_tflite: Path, spec: ModelSpec, tensors: list[np.ndarray], path: Path) -> ModelSpec:
-    """Full INT8 .tflite (int8 weights, activations, input and output) with ai-edge-quantizer."""
+# TFLite builtin operator codes of the layers a head ends in (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED).
+_TFLITE_LAYERS = {3, 4, 9}
+
+
+def tflite_head_tensors(path: Path, max_depth: int = 12) -> tuple[str, ...]:
+    """Output tensor names of the ops between each model output and the convolution behind it (included):
+    the TFLite counterpart of `head_nodes`."""
+    require("ai_edge_litert", "tflite")
+    from ai_edge_litert import schema_py_generated as fb
+
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(path.read_bytes(), 0))
+    sg = model.subgraphs[0]
+    producer = {t: op for op in sg.operators for t in op.outputs}
+    keep: dict[str, None] = {}
+    frontier = [(producer[t], 0) for t in sg.outputs if t in producer]
+    while frontier:
+        op, depth = frontier.pop()
+        name = sg.tensors[op.outputs[0]].name.decode()
+        if name in keep or depth > max_depth:
+            continue
+        keep[name] = None
+        if model.operatorCodes[op.opcodeIndex].builtinCode in _TFLITE_LAYERS:
+            continue
+        frontier.extend((producer[t], depth + 1) for t in op.inputs if t in producer)
+    return tuple(keep)
+
+
+def quantize_tflite(fp32_tflite: Path, spec: ModelSpec, tensors: list[np.ndarray], path: Path, *,
+                    keep_heads_float: bool = True) -> ModelSpec:
+    """INT8 .tflite (int8 weights and activations, int8 input) with ai-edge-quantizer; the heads' last
+    layers stay in float unless `keep_heads_float` is off."""
     require("ai_edge_quantizer", "convert")
     from ai_edge_quantizer import quantizer, recipe
 
     part = partial_path(path)
+    float_tensors = tflite_head_tensors(fp32_tflite) if keep_heads_float else ()
+    rules = recipe.static_wi8_ai8()
+    if float_tensors:
+        # ai-edge-quantizer matches an op by its "scope": its output tensor names, each followed by ";".
+        rules = rules + [{"regex": "^(" + "|".join(re.escape(t) for t in float_tensors) + ");", "operation": "*",
+                          "algorithm_key": "no_quantize"}]
     with step("TFLite INT8 (ai-edge-quantizer static_wi8_ai8)", part, quiet=True):
-        q = quantizer.Quantizer(str(fp32_tflite), recipe.static_wi8_ai8())
+        q = quantizer.Quantizer(str(fp32_tflite), rules)
         calib = {"serving_default": [{spec.input.name: x} for x in tensors]}
         result = q.quantize(q.calibrate(calib), enable_progress_report=False)
         part.write_bytes(bytes(result.quantized_model))
-    out = _int8_spec(spec, "ai-edge-quantizer static_wi8_ai8", len(tensors))
+    out = _int8_spec(spec, "ai-edge-quantizer static_wi8_ai8", len(tensors), float_tensors)
     write_spec(part, out)
     publish(part, path)
     return out
