@@ -1,0 +1,20 @@
+import json
+
+import cv2
+
+from edgeseg.cli.main import main
+
+
+def test_demo_writes_its_outputs(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--frames", "2", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "parts per frame" in text and "ms per frame" in text and "defective parts over the clip" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 2 and summary["truth_per_frame"] > 0
+    assert set(summary["ms_per_stage"]) == {"parts-inst", "parts-seg"}
+    frame = json.loads((out / "frames" / "001.json").read_text())
+    assert frame["parts"] and {"class_name", "area_px", "defect_px"} <= set(frame["parts"][0])
+    sheet = cv2.imread(str(out / "contact_sheet.png"))
+    assert sheet is not None and sheet.shape[1] == 3 * 640
+    assert (out / "overlays" / "000.jpg").is_file() and (out / "clip.mp4").stat().st_size > 0
