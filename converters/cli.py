@@ -2,7 +2,9 @@
 
 MODEL is one of
 - a reference model's name (`parts-seg`, `parts-inst`): its PyTorch weights ship with edgeseg.convert;
-- `package.module:name`, importable here, naming an `edgeseg.convert.Source`, or a function returning one.
+- `package.module:name`, importable here, naming an `edgeseg.convert.Source`, or a function returning one;
+- a ready `.onnx` file that carries an edgeseg spec (OpenVINO and INT8 files are made from it; TFLite is
+  not: it needs the PyTorch model).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from edgeseg.errors import InputError
 def resolve_source(model: str):
     from edgeseg.convert.source import Source
 
+    if model.lower().endswith(".onnx"):
+        return Path(model)
     if ":" in model:
         mod_name, _, attr = model.partition(":")
         try:

@@ -6,6 +6,7 @@ Files (stem = the model's name): `<stem>.onnx`, `<stem>.xml/.bin`, `<stem>.tflit
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -62,7 +63,31 @@ def _frames(opts: ExportOptions) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return calib[:-k], calib[-k:]
 
 
-def export(src: Source, out_dir: str | Path, opts: ExportOptions = ExportOptions()) -> list[parity.Row]:
+def _onnx_source(path: Path, opts: ExportOptions):
+    """(path, spec) of a ready ONNX file, checked for what can be made from it."""
+    from edgeseg.spec_io import read_spec
+
+    if path.suffix.lower() != ".onnx" or not path.is_file():
+        raise InputError(f"{path}: expected an edgeseg.convert.Source or an existing .onnx file")
+    spec = read_spec(path)
+    if spec is None:
+        raise InputError(f"{path}: the ONNX file carries no edgeseg spec; declare the model as an "
+                         "edgeseg.convert.Source, or embed one with edgeseg.spec_io.write_spec")
+    if "tflite" in opts.formats:
+        raise InputError("TFLite is made from the PyTorch model, not from ONNX (the ONNX→TFLite tools "
+                         "available here scramble or refuse instance heads: TOOLCHAIN.md)")
+    if opts.fold_preprocess or opts.fold_argmax:
+        raise InputError("folding preprocessing or arg-max needs the PyTorch model, not a ready ONNX file")
+    return path, spec
+
+
+def export(src: Source | str | Path, out_dir: str | Path, opts: ExportOptions = ExportOptions()) -> list[parity.Row]:
+    """Write the files `opts` asks for and, given held-out frames, the parity report.
+
+    src: a `Source` (PyTorch), or a path to a ready ONNX file that carries its spec (then OpenVINO and the
+    INT8 files are made from it, TFLite is not, and the FP32 ONNX on onnxruntime is the parity reference).
+    """
+    onnx_source = None if isinstance(src, Source) else _onnx_source(Path(src), opts)
     unknown = [f for f in opts.formats if f not in FORMATS]
     if unknown:
         raise InputError(f"unknown formats {unknown}; expected some of {list(FORMATS)}")
@@ -72,13 +97,19 @@ def export(src: Source, out_dir: str | Path, opts: ExportOptions = ExportOptions
         raise InputError("fold_argmax and int8 together: quantize the logits model, fold arg-max after")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = src.name or "model"
     calib, holdout = _frames(opts)
     files: list[tuple[str, Path]] = []
-
-    onnx_path = out / f"{stem}.onnx"
-    onnx_spec = formats.export_onnx(src, onnx_path, fold_preprocess=opts.fold_preprocess,
-                                    fold_argmax=opts.fold_argmax)
+    if onnx_source is not None:
+        onnx_spec = onnx_source[1]
+        stem = onnx_spec.name or onnx_source[0].stem
+        onnx_path = out / f"{stem}.onnx"
+        if onnx_path.resolve() != onnx_source[0].resolve():
+            shutil.copyfile(onnx_source[0], onnx_path)
+    else:
+        stem = src.name or "model"
+        onnx_path = out / f"{stem}.onnx"
+        onnx_spec = formats.export_onnx(src, onnx_path, fold_preprocess=opts.fold_preprocess,
+                                        fold_argmax=opts.fold_argmax)
     files.append(("onnx", onnx_path))
     if "openvino" in opts.formats:
         xml = out / f"{stem}.xml"
@@ -109,18 +140,27 @@ def export(src: Source, out_dir: str | Path, opts: ExportOptions = ExportOptions
         files = [(f, p) for f, p in files if not (f == "onnx" and p == onnx_path)]
     if not holdout:
         return []
-    ref_spec = src.spec()
-    options = default_instance_options(ref_spec)  # the operating point the files carry too
-    reference = parity.torch_results(src, ref_spec, holdout,
-                                     lambda raw, t: decode(raw, ref_spec, t, instance=options))
-    rows = [parity.measure(p, fmt, holdout, reference, src.task, len(src.class_names), opts.threads)
+    if onnx_source is None:
+        ref_spec = src.spec()
+        options = default_instance_options(ref_spec)  # the operating point the files carry too
+        reference = parity.torch_results(src, ref_spec, holdout,
+                                         lambda raw, t: decode(raw, ref_spec, t, instance=options))
+        ref_name = "PyTorch decoded with the same decoder"
+    else:
+        from edgeseg.segmenter import load
+
+        with load(onnx_path, backend="onnxruntime", threads=opts.threads) as seg:
+            reference = [seg(f) for f in holdout]
+        ref_name = "the FP32 ONNX file on onnxruntime"
+    task = onnx_spec.task
+    rows = [parity.measure(p, fmt, holdout, reference, task, onnx_spec.num_classes, opts.threads)
             for fmt, p in files]
-    key = "miou" if src.task == Task.SEMANTIC else "mask_ap50"
+    key = "miou" if task == Task.SEMANTIC else "mask_ap50"
     parity.fill_drops(rows, key)
     parity.print_table(rows, key)
     parity.write_report(rows, out / "report.json",
                         {"model": stem, "holdout_frames": len(holdout), "calibration_frames": len(calib),
-                         "reference": "PyTorch decoded with the same decoder", "metric": key,
+                         "reference": ref_name, "metric": key,
                          "max_drop": opts.max_drop})
     if opts.max_drop is not None:
         bad = [r for r in rows if r.drop is not None and r.drop > opts.max_drop]

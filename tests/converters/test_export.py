@@ -123,3 +123,19 @@ def test_cli_export_from_an_import_path(tmp_path, capsys):
     assert "tiny-semantic.onnx" in capsys.readouterr().out
     assert export_main(["no.such.module:thing", "--out", str(tmp_path)]) == 2
     assert "cannot import" in capsys.readouterr().err
+
+
+def test_ready_onnx_file_as_source(tmp_path):
+    export(semantic_source(), tmp_path / "first", ExportOptions(progress=False))
+    onnx_file = tmp_path / "first" / "tiny-semantic.onnx"
+    rows = export(onnx_file, tmp_path / "second", ExportOptions(formats=("onnx", "openvino"), int8=True,
+                                                                calib=_frames(20), progress=False))
+    assert [(r.format, r.precision) for r in rows] == [("onnx", "fp32"), ("openvino", "fp32"), ("onnx", "int8"),
+                                                       ("openvino", "int8")]
+    assert rows[0].metrics["miou"] == 1.0  # the reference is this very file on onnxruntime
+    doc = json.loads((tmp_path / "second" / "report.json").read_text())
+    assert doc["reference"] == "the FP32 ONNX file on onnxruntime"
+    with pytest.raises(InputError, match="TFLite is made from the PyTorch model"):
+        export(onnx_file, tmp_path / "third", ExportOptions(formats=("tflite",)))
+    with pytest.raises(InputError, match="expected an edgeseg.convert.Source or an existing .onnx"):
+        export(tmp_path / "missing.onnx", tmp_path / "third")
