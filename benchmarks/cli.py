@@ -30,11 +30,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else [args.backend]
     out = Path(args.out) if args.out else None
     for backend in backends:
-        run_one(args, backend, out / backend if out and len(backends) > 1 else out)
+        model = model_for_backend(args.model, backend) if len(backends) > 1 else args.model
+        run_one(args, model, backend, out / backend if out and len(backends) > 1 else out)
     return 0
 
 
-def run_one(args: argparse.Namespace, backend: str | None, out: Path | None) -> None:
+def model_for_backend(model: str, backend: str) -> str:
+    """The file `backend` should run: the model itself if it can, else its sibling export (same stem)."""
+    from edgeseg.backends import BACKENDS
+    from edgeseg.segmenter import resolve_model_path
+
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; expected some of {sorted(BACKENDS)}")
+    path = resolve_model_path(model)
+    if path.suffix in BACKENDS[backend].suffixes:
+        return str(path)
+    for suffix in BACKENDS[backend].suffixes:
+        sibling = path.with_suffix(suffix)
+        if sibling.is_file():
+            return str(sibling)
+    raise InputError(f"{backend} cannot run {path.name}, and there is no {' or '.join(BACKENDS[backend].suffixes)} "
+                     f"file beside it (export one with `edgeseg export ... --formats`)")
+
+
+def run_one(args: argparse.Namespace, model: str, backend: str | None, out: Path | None) -> None:
     from edgeseg.bench.harness import BenchOptions, file_hash, plot, print_table, run_bench, soak, write_csv
     from edgeseg.device_info import fingerprint
     from edgeseg.segmenter import load
@@ -42,7 +61,7 @@ def run_one(args: argparse.Namespace, backend: str | None, out: Path | None) -> 
     opts = BenchOptions(objects=tuple(args.objects), frame_wh=args.frame, mode=args.mode, images=args.images,
                         warmup=args.warmup, min_time_s=args.min_time, min_repeats=args.repeats, output=args.output,
                         seed=args.seed)
-    with load(args.model, backend=backend, device=args.device, threads=args.threads) as seg:
+    with load(model, backend=backend, device=args.device, threads=args.threads) as seg:
         report = run_bench(seg, opts, progress=not args.quiet)
         if args.soak:
             report["soak"] = soak(seg, args.soak, args.soak_objects, opts, progress=not args.quiet)

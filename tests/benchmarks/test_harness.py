@@ -47,7 +47,9 @@ def test_cli_writes_json_csv_png_and_compares(tiny_instance_split, tmp_path, cap
     args = [str(tiny_instance_split.onnx), "--objects", "0,1,10", "--frame", "160x120", "--mode", "planted",
             "--min-time", "0", "--repeats", "3", "--warmup", "1", "--quiet"]
     assert bench_cli.main(args + ["--out", str(tmp_path / "a")]) == 0
-    assert bench_cli.main(args + ["--out", str(tmp_path / "b"), "--backends", "onnxruntime,openvino"]) == 0
+    assert bench_cli.main(args + ["--out", str(tmp_path / "b"), "--backends", "onnxruntime,openvino,tflite"]) == 0
+    tfl = json.loads((tmp_path / "b" / "tflite" / "bench.json").read_text())
+    assert tfl["model"]["backend"] == "tflite" and tfl["model"]["path"].endswith(".tflite")  # the sibling file
     doc = json.loads((tmp_path / "a" / "bench.json").read_text())
     assert doc["mode"] == "planted" and [r["objects"] for r in doc["rows"]] == [0, 1, 10]
     assert {"cpu", "cores", "os", "python", "backends"} <= set(doc["device"])
