@@ -9,6 +9,25 @@ edgeseg.bench.scenes (seed 1, part counts 0..250, mostly 1280×720), held-out fr
 Each model trains on random crops of the letterboxed input (flips as the only augmentation) with AdamW
 and a cosine schedule, then is exported to one ONNX file (opset 17) with its spec embedded.
 
+The shipped models are two stages: stage 1 is the defaults from scratch, stage 2 fine-tunes the stage-1
+state dict with a fresh cosine schedule on fresh frames (seed 2). Exactly (torch 1 thread each):
+
+    # parts-inst, stage 1 (1000 steps) then stage 2 (900 steps, IoU-aware score target, radius 1 cell)
+    python examples/train_reference_models.py parts-inst --out /tmp/s1 --checkpoint /tmp/inst1.pt
+    python examples/train_reference_models.py parts-inst --out sdk/assets --init /tmp/inst1.pt \
+        --seed 2 --frames 320 --steps 900 --lr 1.5e-3 --warmup 30 --iou-aware --radius 1.0 \
+        --checkpoint converters/weights/parts-inst.pt
+    # parts-seg, stage 1 (1500 steps) then stage 2 (1100 steps, defect rate 0.8)
+    python examples/train_reference_models.py parts-seg --out /tmp/s1 --checkpoint /tmp/seg1.pt
+    python examples/train_reference_models.py parts-seg --out sdk/assets --init /tmp/seg1.pt \
+        --seed 2 --frames 160 --steps 1100 --lr 1.5e-3 --warmup 30 --defect-rate 0.8 \
+        --checkpoint converters/weights/parts-seg.pt
+
+(--checkpoint also saves the final state dict, whose state_hash is the exported spec's source_hash.)
+The instance model's decoding operating point (conf 0.35, IoU 0.6, class-agnostic NMS; --conf/--iou/
+--agnostic) was picked on validation frames of seed 4242 and is stored in the spec (decode_defaults),
+so the runtime uses it by default.
+
 - parts-seg: `PartsSegNet`, input 736×1280 (a 1280×720 frame at scale 1), classes background / part /
   defect (scratch and spot merged: both are a few pixels per part), logits at stride 1.
 - parts-inst: `PartsInstNet`, input 384×640 (a 1280×720 frame at scale 1/2), classes hex_nut / washer /
@@ -30,7 +49,7 @@ import torch
 from edgeseg.bench.scenes import CLASS_NAMES, SceneOptions, make_scene
 from edgeseg.convert import reference_models as rm
 from edgeseg.preprocess import preprocess
-from edgeseg.spec import DecoderKind, InputSpec, ModelSpec, OutputRole, OutputSpec, Task
+from edgeseg.spec import DecodeDefaults, DecoderKind, InputSpec, ModelSpec, OutputRole, OutputSpec, Task
 from edgeseg.spec_io import write_spec
 
 SEG_HW = (736, 1280)
@@ -105,6 +124,62 @@ def random_crop(rng: np.random.Generator, arrays: list[np.ndarray], crop_hw: tup
     return [np.ascontiguousarray(a) for a in out]
 
 
+def instance_loss_iou_aware(model_out, ids: torch.Tensor, id_class: list[torch.Tensor], *, mask_samples: int = 64,
+                            generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """`rm.instance_loss` with an IoU-aware score target (stage 2): a positive cell's target for its class is
+    the IoU of its predicted box with its part's box (detached), not 1, so that the best-placed box of a
+    part scores highest and its neighbours' looser duplicates score low (quality / varifocal-style BCE)."""
+    ltrb, cls, coef, protos = model_out
+    n, nc, h, w = cls.shape
+    ax, ay = rm.cell_centres(h, w, cls.device)
+    cls_target = torch.zeros_like(cls).flatten(2).transpose(1, 2)  # (N, A, nc)
+    box_losses, mask_losses = [], []
+    num_pos = 0
+    for i in range(n):
+        inst, boxes = rm.targets_from_ids(ids[i].numpy())
+        if len(inst) == 0:
+            continue
+        gt = torch.from_numpy(boxes)
+        owner = rm.assign(gt, h, w)
+        pos = torch.nonzero(owner >= 0).squeeze(1)
+        g = owner[pos]
+        num_pos += len(pos)
+        d = ltrb[i].flatten(1)[:, pos].T  # (P, 4)
+        pred = torch.stack([ax[pos] - d[:, 0], ay[pos] - d[:, 1], ax[pos] + d[:, 2], ay[pos] + d[:, 3]], 1)
+        giou = rm._giou(pred, gt[g])
+        with torch.no_grad():
+            lt = torch.maximum(pred[:, :2], gt[g][:, :2])
+            rb = torch.minimum(pred[:, 2:], gt[g][:, 2:])
+            inter = (rb - lt).clamp(min=0).prod(1)
+            union = (pred[:, 2:] - pred[:, :2]).prod(1) + (gt[g][:, 2:] - gt[g][:, :2]).prod(1) - inter
+            iou = (inter / union.clamp(min=1e-7)).clamp(0, 1)
+        cls_target[i, pos, id_class[i][torch.from_numpy(inst)[g]]] = iou
+        box_losses.append((1 - giou).sum())
+        sel = torch.randperm(len(pos), generator=generator)[:mask_samples]
+        p_sel, g_sel = pos[sel], g[sel]
+        c = coef[i].flatten(1)[:, p_sel].T  # (M, nm)
+        logits = torch.einsum("mk,khw->mhw", c, protos[i])
+        ph, pw = protos.shape[2:]
+        want = (ids[i][None] == torch.from_numpy(inst)[g_sel][:, None, None]).float()
+        soft = torch.nn.functional.avg_pool2d(want[:, None], rm.PROTO_STRIDE)[:, 0]
+        bx = gt[g_sel] / rm.PROTO_STRIDE
+        gx = torch.arange(pw, dtype=torch.float32) + 0.5
+        gy = torch.arange(ph, dtype=torch.float32) + 0.5
+        inbox = (((gx[None] > bx[:, 0:1] - 1) & (gx[None] < bx[:, 2:3] + 1))[:, None, :] &
+                 ((gy[None] > bx[:, 1:2] - 1) & (gy[None] < bx[:, 3:4] + 1))[:, :, None]).float()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, soft, reduction="none")
+        mask_losses.append(((bce * inbox).sum((1, 2)) / inbox.sum((1, 2)).clamp(min=1)).sum() * len(pos) / len(sel))
+    norm = max(num_pos, 1)
+    cls_flat = cls.flatten(2).transpose(1, 2)
+    loss_cls = torch.nn.functional.binary_cross_entropy_with_logits(cls_flat, cls_target, reduction="sum") / norm
+    zero = cls.sum() * 0
+    loss_box = sum(box_losses, zero) / norm
+    loss_mask = sum(mask_losses, zero) / norm
+    total = loss_cls + 2.0 * loss_box + 2.0 * loss_mask
+    return total, {"cls": round(loss_cls.item(), 3), "box": round(loss_box.item(), 3),
+                   "mask": round(loss_mask.item(), 3), "pos": num_pos}
+
+
 def train(args: argparse.Namespace) -> torch.nn.Module:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -113,12 +188,18 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     print(f"{len(frames)} training frames in {time.perf_counter() - t0:.0f} s", flush=True)
     seg = args.model == "parts-seg"
     model = rm.PartsSegNet(len(SEG_CLASSES)) if seg else rm.PartsInstNet(len(CLASS_NAMES), NM)
+    if args.init:
+        model.load_state_dict(torch.load(args.init))
+        print(f"fine-tuning from {args.init}", flush=True)
+    if args.radius is not None:
+        rm.CENTRE_RADIUS = args.radius
+    inst_loss = instance_loss_iou_aware if args.iou_aware else rm.instance_loss
     print(f"{args.model}: {rm.param_count(model):,} parameters", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    warm = max(1, min(200, args.steps // 10))
+    warm = args.warmup if args.warmup is not None else max(1, min(200, args.steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
-    class_weight = torch.tensor([1.0, 1.0, 3.0])
+    class_weight = torch.tensor([1.0, 1.0, args.defect_weight])
     gen = torch.Generator().manual_seed(args.seed)
     crop_hw = tuple(args.crop)
     t1 = time.perf_counter()
@@ -133,7 +214,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         else:
             ids = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.int64))
             classes = [torch.from_numpy(frames[int(i)][2]) for i in idx]
-            loss, parts = rm.instance_loss(model.raw(x), ids, classes, generator=gen)
+            loss, parts = inst_loss(model.raw(x), ids, classes, generator=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -149,8 +230,9 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     return model
 
 
-def export(model: torch.nn.Module, name: str, out_dir: Path) -> Path:
-    """One ONNX file (opset 17, weights inside) with its spec embedded."""
+def export(model: torch.nn.Module, name: str, out_dir: Path, decode: DecodeDefaults | None = None) -> Path:
+    """One ONNX file (opset 17, weights inside) with its spec embedded; `decode`: the instance model's
+    validated operating point (spec.decode_defaults, the runtime's default decoding options)."""
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.onnx"
@@ -166,7 +248,8 @@ def export(model: torch.nn.Module, name: str, out_dir: Path) -> Path:
                      decoder=DecoderKind.MASK_LOGITS if seg else DecoderKind.YOLO_SEG,
                      input=InputSpec(name="images", size_hw=hw), outputs=outputs,
                      class_names=SEG_CLASSES if seg else tuple(CLASS_NAMES), num_mask_coeffs=0 if seg else NM,
-                     source_hash=rm.state_hash(model), converter_version=CONVERTER_VERSION, name=name)
+                     source_hash=rm.state_hash(model), converter_version=CONVERTER_VERSION, name=name,
+                     decode_defaults=decode if decode is not None and not seg else DecodeDefaults())
     write_spec(path, spec)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
     return path
@@ -283,12 +366,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads")
     p.add_argument("--workers", type=int, default=2, help="processes making training frames")
+    p.add_argument("--init", type=Path, default=None, help="start from this state dict (fine-tuning)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default min(200, steps/10))")
+    p.add_argument("--defect-weight", type=float, default=3.0, help="parts-seg cross-entropy weight of defect")
+    p.add_argument("--radius", type=float, default=None,
+                   help="parts-inst centre-sampling radius in cells (default reference_models.CENTRE_RADIUS 1.5)")
+    p.add_argument("--iou-aware", action="store_true",
+                   help="parts-inst: positives' score target = IoU of the predicted box with its part's box")
     p.add_argument("--checkpoint", type=Path, default=None, help="save the state dict here every 250 steps")
     p.add_argument("--from-checkpoint", action="store_true", help="export --checkpoint instead of training")
     p.add_argument("--eval-only", action="store_true", help="only evaluate <out>/<model>.onnx")
     p.add_argument("--eval-seed", type=int, default=9999)
     p.add_argument("--eval-frames", type=int, default=100)
-    p.add_argument("--conf", type=float, default=0.4)
+    p.add_argument("--conf", type=float, default=0.35)
     p.add_argument("--iou", type=float, default=0.6)
     p.add_argument("--agnostic", action=argparse.BooleanOptionalAction, default=True,
                    help="class-agnostic NMS in the evaluation (neighbouring cells may disagree on the class)")
@@ -308,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
             model = train(args)
             if args.checkpoint:
                 torch.save(model.state_dict(), args.checkpoint)
-        path = export(model, args.model, args.out)
+        path = export(model, args.model, args.out,
+                      DecodeDefaults(conf=args.conf, iou=args.iou, class_agnostic=args.agnostic))
     (evaluate_seg if seg else evaluate_inst)(args, path)
     return 0
 
