@@ -10,19 +10,22 @@ Each model trains on random crops of the letterboxed input (flips as the only au
 and a cosine schedule, then is exported to one ONNX file (opset 17) with its spec embedded.
 
 The shipped models are trained in stages: stage 1 is the defaults from scratch; each later stage fine-tunes
-the previous state dict with a fresh cosine schedule on fresh frames (seeds 2, 3). Exactly (torch 1 thread each):
+the previous state dict with a fresh cosine schedule on fresh frames (seeds 2, 3, 4). Exactly (torch 1 thread each):
 
     # parts-inst, stage 1 (1000 steps) then stage 2 (900 steps, IoU-aware score target, radius 1 cell)
     python examples/train_reference_models.py parts-inst --out /tmp/s1 --checkpoint /tmp/inst1.pt
     python examples/train_reference_models.py parts-inst --out sdk/assets --init /tmp/inst1.pt \
         --seed 2 --frames 320 --steps 900 --lr 1.5e-3 --warmup 30 --iou-aware --radius 1.0 \
         --checkpoint converters/weights/parts-inst.pt
-    # parts-seg, stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lower lr)
+    # parts-seg, stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
+    # stage 4 (400 steps, lr 3.5e-4)
     python examples/train_reference_models.py parts-seg --out /tmp/s1 --checkpoint /tmp/seg1.pt
     python examples/train_reference_models.py parts-seg --out /tmp/s2 --init /tmp/seg1.pt \
         --seed 2 --frames 160 --steps 1100 --lr 1.5e-3 --warmup 30 --defect-rate 0.8 --checkpoint /tmp/seg2.pt
-    python examples/train_reference_models.py parts-seg --out sdk/assets --init /tmp/seg2.pt \
-        --seed 3 --frames 160 --steps 600 --lr 7e-4 --warmup 20 --defect-rate 0.8 \
+    python examples/train_reference_models.py parts-seg --out /tmp/s3 --init /tmp/seg2.pt \
+        --seed 3 --frames 160 --steps 600 --lr 7e-4 --warmup 20 --defect-rate 0.8 --checkpoint /tmp/seg3.pt
+    python examples/train_reference_models.py parts-seg --out sdk/assets --init /tmp/seg3.pt \
+        --seed 4 --frames 160 --steps 400 --lr 3.5e-4 --warmup 20 --defect-rate 0.8 \
         --checkpoint converters/weights/parts-seg.pt
 
 (--checkpoint also saves the final state dict, whose state_hash is the exported spec's source_hash.)
