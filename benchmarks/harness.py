@@ -135,52 +135,76 @@ def _scene_frames(n: int, opts: BenchOptions, k: int) -> list[np.ndarray]:
     return [make_scene(so, seed=opts.seed * 100_003 + n * 101 + i).image for i in range(k)]
 
 
-def _time_row(seg, frames: list[np.ndarray], opts: BenchOptions, planted=None) -> dict:
-    """Time the pipeline over `frames` (cycled); with `planted` = (raw, transform), decode those instead."""
-    from edgeseg.preprocess import preprocess
+class RowTimer:
+    """Times the pipeline over `frames` (cycled) one frame per `step`; with `planted` = (raw, transform),
+    those raw outputs are decoded instead of the model's."""
 
-    spec = seg.spec
-    stage_ns: list[list[int]] = [[] for _ in STAGES]
-    totals: list[int] = []
-    counts: list[int] = []
-    rss: list[int] = []
+    def __init__(self, seg, frames: list[np.ndarray], opts: BenchOptions, planted=None) -> None:
+        self.seg, self.frames, self.opts, self.planted = seg, frames, opts, planted
+        self.stage_ns: list[list[int]] = [[] for _ in STAGES]
+        self.totals: list[int] = []
+        self.counts: list[int] = []
+        self.rss: list[int] = []
+        self.i = 0
 
-    def once(i: int, record: bool) -> None:
-        frame = frames[i % len(frames)]
+    def step(self, record: bool = True) -> None:
+        from edgeseg.preprocess import preprocess
+
+        seg, spec = self.seg, self.seg.spec
+        frame = self.frames[self.i % len(self.frames)]
+        self.i += 1
         t0 = time.perf_counter_ns()
         tensor, t = preprocess(frame, spec.input, frame_color=seg.frame_color)
         t1 = time.perf_counter_ns()
         raw = seg.backend.run({spec.input.name: tensor})
         t2 = time.perf_counter_ns()
-        if planted is not None:
-            raw, t = planted
+        if self.planted is not None:
+            raw, t = self.planted
         result = seg.decode(raw, t)
         t3 = time.perf_counter_ns()
-        if opts.output:
+        if self.opts.output:
             result.to_json(rle=True) if hasattr(result, "masks") else result.to_json()
         t4 = time.perf_counter_ns()
         if record:
             for k, (a, b) in enumerate(((t0, t1), (t1, t2), (t2, t3), (t3, t4))):
-                stage_ns[k].append(b - a)
-            totals.append(t4 - t0)
-            counts.append(len(result) if hasattr(result, "__len__") and not hasattr(result, "class_map") else -1)
-            rss.append(_rss_bytes())
+                self.stage_ns[k].append(b - a)
+            self.totals.append(t4 - t0)
+            self.counts.append(len(result) if not hasattr(result, "class_map") else -1)
+            self.rss.append(_rss_bytes())
 
-    for i in range(opts.warmup):
-        once(i, False)
-    start = time.perf_counter_ns()
-    i = 0
-    while i < max(opts.min_repeats, len(frames)) or time.perf_counter_ns() - start < opts.min_time_s * 1e9:
-        once(i, True)
-        i += 1
-    ms = {s: float(np.median(v)) / 1e6 for s, v in zip(STAGES, stage_ns)}
-    total = np.asarray(totals, np.float64) / 1e6
-    med = float(np.median(total))
-    detected = [c for c in counts if c >= 0]
-    return {"repeats": len(totals), **{f"{s}_ms": round(v, 3) for s, v in ms.items()},
-            "total_median_ms": round(med, 3), "total_p90_ms": round(float(np.percentile(total, 90)), 3),
-            "fps": round(1000.0 / med, 2), "detected": float(np.median(detected)) if detected else None,
-            "rss_peak_mb": round(max(rss) / 2**20, 1), "rss_steady_mb": round(float(np.median(rss[len(rss) // 2:])) / 2**20, 1)}
+    @property
+    def elapsed_s(self) -> float:
+        return sum(self.totals) / 1e9
+
+    def summary(self) -> dict:
+        ms = {s: float(np.median(v)) / 1e6 for s, v in zip(STAGES, self.stage_ns)}
+        total = np.asarray(self.totals, np.float64) / 1e6
+        med = float(np.median(total))
+        detected = [c for c in self.counts if c >= 0]
+        rss = self.rss
+        return {"repeats": len(self.totals), **{f"{s}_ms": round(v, 3) for s, v in ms.items()},
+                "total_median_ms": round(med, 3), "total_p90_ms": round(float(np.percentile(total, 90)), 3),
+                "fps": round(1000.0 / med, 2), "detected": float(np.median(detected)) if detected else None,
+                "rss_peak_mb": round(max(rss) / 2**20, 1),
+                "rss_steady_mb": round(float(np.median(rss[len(rss) // 2:])) / 2**20, 1)}
+
+
+def time_rows(timers: list[RowTimer], opts: BenchOptions, bar=None) -> list[dict]:
+    """Time several rows interleaved, one frame of each in turn, until every row has `min_repeats` frames and
+    `min_time_s` seconds: drifts in clock speed or background load then touch every row alike instead of
+    biasing the rows measured last."""
+    for timer in timers:
+        for _ in range(opts.warmup):
+            timer.step(record=False)
+    while any(len(t.totals) < max(opts.min_repeats, len(t.frames)) or t.elapsed_s < opts.min_time_s
+              for t in timers):
+        for timer in timers:
+            timer.step()
+    return [t.summary() for t in timers]
+
+
+def _time_row(seg, frames: list[np.ndarray], opts: BenchOptions, planted=None) -> dict:
+    return time_rows([RowTimer(seg, frames, opts, planted)], opts)[0]
 
 
 def choose_mode(seg, opts: BenchOptions) -> str:
@@ -203,8 +227,9 @@ def run_bench(seg, opts: BenchOptions, *, progress: bool = True) -> dict:
         rows = _images_rows(seg, opts, progress)
     else:
         frame_hw = (opts.frame_wh[1], opts.frame_wh[0])
-        with Progress(len(opts.objects), "object counts", enabled=progress) as bar:
-            planter = None
+        timers = []
+        planter = None
+        with Progress(len(opts.objects), "object counts prepared", enabled=progress) as bar:
             for n in opts.objects:
                 frames = _scene_frames(n if mode == "scenes" else 0, opts, opts.frames_per_count)
                 planted = None
@@ -213,8 +238,9 @@ def run_bench(seg, opts: BenchOptions, *, progress: bool = True) -> dict:
                         raw, _ = seg.infer(frames[0])
                         planter = Planter(seg.spec, raw, frame_hw, opts.seed)
                     planted = planter.raw_with(n)
-                rows.append({"objects": n, **_time_row(seg, frames, opts, planted)})
+                timers.append(RowTimer(seg, frames, opts, planted))
                 bar.update()
+        rows = [{"objects": n, **r} for n, r in zip(opts.objects, time_rows(timers, opts))]
     return {"mode": mode, "rows": rows, "warnings": notes}
 
 
