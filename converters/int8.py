@@ -151,6 +151,9 @@ def quantize_openvino(fp32_xml: Path, spec: ModelSpec, tensors: list[np.ndarray]
         bar.update()
         return x
 
+    import logging
+
+    logging.getLogger("nncf").setLevel(logging.WARNING)  # it logs every node it leaves in float at INFO
     with bar, step("OpenVINO NNCF quantization (nncf.quantize)", part):
         model = ov.Core().read_model(str(fp32_xml))
         ignored = nncf.IgnoredScope(patterns=[re.escape(n) + "(/.*)?$" for n in float_nodes], validate=False)
