@@ -50,6 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     fmts = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     src = resolve_source(args.model)
     opts = ExportOptions(formats=fmts, int8=args.int8, calib=args.calib, holdout=args.holdout,
+                         calib_limit=args.calib_limit,
                          max_drop=args.max_drop, fold_preprocess=args.fold_preprocess, fold_argmax=args.fold_argmax,
                          openvino_fp16=args.fp16, threads=args.threads, progress=not args.quiet)
     with warnings.catch_warnings():
@@ -73,6 +74,8 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--calib", help="folder of calibration images (the last few are held out for the report "
                                    "unless --holdout is given)")
     p.add_argument("--holdout", help="folder of held-out images for the parity report")
+    p.add_argument("--calib-limit", type=int, default=300, help="use at most this many calibration images "
+                                                                "(default 300; large inputs need memory per image)")
     p.add_argument("--max-drop", type=float, help="fail (exit 3) when an INT8 file loses more than this many "
                                                   "points of mIoU / mask AP50 against FP32")
     p.add_argument("--fold-preprocess", action="store_true", help="ONNX takes uint8 NHWC pixels (normalization "

@@ -56,7 +56,7 @@ def _frames(opts: ExportOptions) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(calibration frames, held-out frames)."""
     calib = int8.calibration_frames(opts.calib, opts.calib_limit) if opts.calib is not None else []
     if opts.holdout is not None:
-        return calib, int8.calibration_frames(opts.holdout)
+        return calib, int8.calibration_frames(opts.holdout, purpose="held-out frames", warn=False)
     if len(calib) < 2:
         return calib, calib
     k = min(opts.holdout_count, max(1, len(calib) // 5))

@@ -31,21 +31,22 @@ from edgeseg.spec_io import write_spec
 MIN_CALIBRATION = 32
 
 
-def calibration_frames(source: str | Path | Iterable[np.ndarray], limit: int | None = None) -> list[np.ndarray]:
+def calibration_frames(source: str | Path | Iterable[np.ndarray], limit: int | None = None, *,
+                       purpose: str = "calibration", warn: bool = True) -> list[np.ndarray]:
     """Frames from a folder of images or an iterable of frames; refuses an empty or unreadable set."""
     if isinstance(source, (str, Path)):
         folder = Path(source)
         if not folder.is_dir():
-            raise InputError(f"calibration: {folder} is not a folder")
+            raise InputError(f"{purpose}: {folder} is not a folder")
         files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise InputError(f"calibration: {folder} holds no images ({sorted(IMAGE_SUFFIXES)})")
+            raise InputError(f"{purpose}: {folder} holds no images ({sorted(IMAGE_SUFFIXES)})")
         frames = [read_image(f) for f in files[:limit]]
     else:
         frames = list(source)[:limit]
     if not frames:
-        raise InputError("calibration: no frames given")
-    if len(frames) < MIN_CALIBRATION:
+        raise InputError(f"{purpose}: no frames given")
+    if warn and len(frames) < MIN_CALIBRATION:
         warnings.warn(f"calibration: only {len(frames)} images (at least {MIN_CALIBRATION} recommended); "
                       "INT8 accuracy may suffer — check the parity report", stacklevel=2)
     return frames
