@@ -159,9 +159,12 @@ def quantize_openvino(fp32_xml: Path, spec: ModelSpec, tensors: list[np.ndarray]
         model = ov.Core().read_model(str(fp32_xml))
         ignored = nncf.IgnoredScope(patterns=[re.escape(n) + "(/.*)?$" for n in float_nodes], validate=False)
         quantized = nncf.quantize(model, nncf.Dataset(tensors, feed), subset_size=len(tensors),
-                                  preset=nncf.QuantizationPreset.MIXED, ignored_scope=ignored)
+                                  preset=nncf.QuantizationPreset.MIXED, ignored_scope=ignored,
+                                  # full bias correction: parts-seg's INT8 mIoU drop 1.03 → 0.90 points
+                                  fast_bias_correction=False)
         ov.save_model(quantized, str(part), compress_to_fp16=False)
-    out = _int8_spec(spec, "NNCF post-training quantization (mixed preset)", len(tensors), float_nodes)
+    out = _int8_spec(spec, "NNCF post-training quantization (mixed preset, bias correction)", len(tensors),
+                     float_nodes)
     write_spec(part, out)
     publish(part, path)
     return out
