@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgeseg.convert.source import state_hash  # noqa: F401 - re-exported: the spec's source_hash
+
 STRIDE = 8  # instance head; at N = 200 in 1280×720 a part's radius is ≈ 30 frame px = 15 input px ≈ 2 cells
 PROTO_STRIDE = 4
 CENTRE_RADIUS = 1.5  # cells around a part's centre that are its positives
@@ -41,17 +43,6 @@ def _up(x: torch.Tensor) -> torch.Tensor:
 
 def param_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def state_hash(module: nn.Module) -> str:
-    """sha256 of the state dict's tensors in key order (names and raw bytes): the spec's source_hash."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for k, v in module.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ semantic

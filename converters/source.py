@@ -22,6 +22,15 @@ from edgeseg.spec import (ColorOrder, DecodeDefaults, DecoderKind, InputDType, I
 CONVERTER_VERSION = f"edgeseg {__version__}"
 
 
+def state_hash(module: Any) -> str:
+    """sha256 of a module's state dict, names and raw bytes in key order: the spec's `source_hash`."""
+    h = hashlib.sha256()
+    for key, value in module.state_dict().items():
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(value.detach().cpu().numpy()).tobytes())
+    return h.hexdigest()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Source:
     """module: forward(x (1, 3, H, W) float32) → tensor or tuple of tensors, in the order of `outputs`."""
@@ -65,14 +74,7 @@ class Source:
                          converter_version=CONVERTER_VERSION, name=self.name)
 
     def source_hash(self) -> str:
-        """sha256 of the module's parameters and buffers (names, shapes, bytes), first 16 hex digits."""
-        h = hashlib.sha256()
-        for key, value in self.module.state_dict().items():
-            arr = value.detach().cpu().numpy()
-            h.update(key.encode())
-            h.update(str(arr.shape).encode())
-            h.update(np.ascontiguousarray(arr).tobytes())
-        return h.hexdigest()[:16]
+        return state_hash(self.module)
 
     def with_(self, **changes: Any) -> "Source":
         return replace(self, **changes)

@@ -54,15 +54,10 @@ import torch
 from edgeseg.bench.scenes import CLASS_NAMES, SceneOptions, make_scene
 from edgeseg.convert import reference_models as rm
 from edgeseg.preprocess import preprocess
-from edgeseg.spec import DecodeDefaults, DecoderKind, InputSpec, ModelSpec, OutputRole, OutputSpec, Task
-from edgeseg.spec_io import write_spec
+from edgeseg.convert.reference import INST_HW, NM, SEG_CLASSES, SEG_HW
+from edgeseg.spec import DecodeDefaults, InputSpec
 
-SEG_HW = (736, 1280)
-INST_HW = (384, 640)
-SEG_CLASSES = ("background", "part", "defect")
 SEG_LUT = np.array([0, 1, 2, 2], np.uint8)  # scene semantic ids belt, part, scratch, spot → ours
-NM = 16
-CONVERTER_VERSION = "edgeseg 0.1.0"
 # Frame sizes (W, H) and how often training draws them: mostly the 1280×720 line camera.
 SIZES = ((1280, 720), (1600, 900), (800, 600), (720, 720))
 SIZE_P = (0.75, 0.1, 0.08, 0.07)
@@ -236,26 +231,17 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
 
 
 def export(model: torch.nn.Module, name: str, out_dir: Path, decode: DecodeDefaults | None = None) -> Path:
-    """One ONNX file (opset 17, weights inside) with its spec embedded; `decode`: the instance model's
-    validated operating point (spec.decode_defaults, the runtime's default decoding options)."""
-    model.eval()
+    """One ONNX file with its spec embedded, through the same converter as any user model
+    (`edgeseg.convert`); `decode`: the instance model's validated operating point (spec.decode_defaults)."""
+    from edgeseg.convert.formats import export_onnx
+    from edgeseg.convert.reference import build
+
+    src = build(name).with_(module=model.eval())
+    if decode is not None and name == "parts-inst":
+        src = src.with_(decode_defaults=decode)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.onnx"
-    seg = name == "parts-seg"
-    hw = SEG_HW if seg else INST_HW
-    roles = ((OutputRole.LOGITS,) if seg else
-             (OutputRole.BOXES, OutputRole.SCORES, OutputRole.COEFFICIENTS, OutputRole.PROTOS))
-    outputs = tuple(OutputSpec(name=r.value, role=r) for r in roles)
-    with torch.no_grad():
-        torch.onnx.export(model, (torch.zeros(1, 3, *hw),), str(path), dynamo=False, opset_version=17,
-                          input_names=["images"], output_names=[o.name for o in outputs])
-    spec = ModelSpec(task=Task.SEMANTIC if seg else Task.INSTANCE,
-                     decoder=DecoderKind.MASK_LOGITS if seg else DecoderKind.YOLO_SEG,
-                     input=InputSpec(name="images", size_hw=hw), outputs=outputs,
-                     class_names=SEG_CLASSES if seg else tuple(CLASS_NAMES), num_mask_coeffs=0 if seg else NM,
-                     source_hash=rm.state_hash(model), converter_version=CONVERTER_VERSION, name=name,
-                     decode_defaults=decode if decode is not None and not seg else DecodeDefaults())
-    write_spec(path, spec)
+    export_onnx(src, path)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
     return path
 
