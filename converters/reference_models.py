@@ -199,6 +199,15 @@ def assign(gt_xyxy: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return torch.where(torch.isfinite(best), who, torch.full_like(who, -1))
 
 
+def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise IoU of xyxy boxes a (P, 4) and b (P, 4), in 0..1."""
+    lt = torch.maximum(a[:, :2], b[:, :2])
+    rb = torch.minimum(a[:, 2:], b[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(1)
+    union = (a[:, 2:] - a[:, :2]).prod(1) + (b[:, 2:] - b[:, :2]).prod(1) - inter
+    return (inter / union.clamp(min=1e-7)).clamp(0, 1)
+
+
 def _giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Elementwise GIoU of xyxy boxes (M, 4)."""
     lt = torch.maximum(a[:, :2], b[:, :2])
@@ -216,7 +225,8 @@ def _giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
                   ids: torch.Tensor, id_class: list[torch.Tensor], *, mask_samples: int = 64,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                  generator: torch.Generator | None = None, iou_aware: bool = False
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of `PartsInstNet.raw` outputs against instance-id maps.
 
     ids (N, H, W) int64 instance map at input resolution (0 = none); id_class[i] (max id + 1,) int64 the
@@ -224,6 +234,9 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
     and divided by the number of positives. Boxes: GIoU on positives. Masks: for up to `mask_samples`
     positives per image, BCE of coeffs·protos against the part's share of each prototype cell, inside
     the part's box (grown by one prototype cell), averaged per part.
+    iou_aware: a positive cell's score target is the IoU of its predicted box with its part's box (detached)
+    instead of 1, so the best-placed box of a part scores highest and looser duplicates score low
+    (quality / varifocal-style BCE; the second training stage of parts-inst).
     """
     ltrb, cls, coef, protos = model_out
     n, nc, h, w = cls.shape
@@ -240,9 +253,10 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
         pos = torch.nonzero(owner >= 0).squeeze(1)
         g = owner[pos]
         num_pos += len(pos)
-        cls_target[i, pos, id_class[i][torch.from_numpy(inst)[g]]] = 1.0
         d = ltrb[i].flatten(1)[:, pos].T  # (P, 4)
         pred = torch.stack([ax[pos] - d[:, 0], ay[pos] - d[:, 1], ax[pos] + d[:, 2], ay[pos] + d[:, 3]], 1)
+        target = _iou(pred.detach(), gt[g]) if iou_aware else 1.0
+        cls_target[i, pos, id_class[i][torch.from_numpy(inst)[g]]] = target
         box_losses.append((1 - _giou(pred, gt[g])).sum())
         # Masks: a random subset of positives, each against its own part.
         sel = torch.randperm(len(pos), generator=generator)[:mask_samples]

@@ -42,6 +42,7 @@ so the runtime uses it by default.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import time
 from multiprocessing import Pool
@@ -124,62 +125,6 @@ def random_crop(rng: np.random.Generator, arrays: list[np.ndarray], crop_hw: tup
     return [np.ascontiguousarray(a) for a in out]
 
 
-def instance_loss_iou_aware(model_out, ids: torch.Tensor, id_class: list[torch.Tensor], *, mask_samples: int = 64,
-                            generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """`rm.instance_loss` with an IoU-aware score target (stage 2): a positive cell's target for its class is
-    the IoU of its predicted box with its part's box (detached), not 1, so that the best-placed box of a
-    part scores highest and its neighbours' looser duplicates score low (quality / varifocal-style BCE)."""
-    ltrb, cls, coef, protos = model_out
-    n, nc, h, w = cls.shape
-    ax, ay = rm.cell_centres(h, w, cls.device)
-    cls_target = torch.zeros_like(cls).flatten(2).transpose(1, 2)  # (N, A, nc)
-    box_losses, mask_losses = [], []
-    num_pos = 0
-    for i in range(n):
-        inst, boxes = rm.targets_from_ids(ids[i].numpy())
-        if len(inst) == 0:
-            continue
-        gt = torch.from_numpy(boxes)
-        owner = rm.assign(gt, h, w)
-        pos = torch.nonzero(owner >= 0).squeeze(1)
-        g = owner[pos]
-        num_pos += len(pos)
-        d = ltrb[i].flatten(1)[:, pos].T  # (P, 4)
-        pred = torch.stack([ax[pos] - d[:, 0], ay[pos] - d[:, 1], ax[pos] + d[:, 2], ay[pos] + d[:, 3]], 1)
-        giou = rm._giou(pred, gt[g])
-        with torch.no_grad():
-            lt = torch.maximum(pred[:, :2], gt[g][:, :2])
-            rb = torch.minimum(pred[:, 2:], gt[g][:, 2:])
-            inter = (rb - lt).clamp(min=0).prod(1)
-            union = (pred[:, 2:] - pred[:, :2]).prod(1) + (gt[g][:, 2:] - gt[g][:, :2]).prod(1) - inter
-            iou = (inter / union.clamp(min=1e-7)).clamp(0, 1)
-        cls_target[i, pos, id_class[i][torch.from_numpy(inst)[g]]] = iou
-        box_losses.append((1 - giou).sum())
-        sel = torch.randperm(len(pos), generator=generator)[:mask_samples]
-        p_sel, g_sel = pos[sel], g[sel]
-        c = coef[i].flatten(1)[:, p_sel].T  # (M, nm)
-        logits = torch.einsum("mk,khw->mhw", c, protos[i])
-        ph, pw = protos.shape[2:]
-        want = (ids[i][None] == torch.from_numpy(inst)[g_sel][:, None, None]).float()
-        soft = torch.nn.functional.avg_pool2d(want[:, None], rm.PROTO_STRIDE)[:, 0]
-        bx = gt[g_sel] / rm.PROTO_STRIDE
-        gx = torch.arange(pw, dtype=torch.float32) + 0.5
-        gy = torch.arange(ph, dtype=torch.float32) + 0.5
-        inbox = (((gx[None] > bx[:, 0:1] - 1) & (gx[None] < bx[:, 2:3] + 1))[:, None, :] &
-                 ((gy[None] > bx[:, 1:2] - 1) & (gy[None] < bx[:, 3:4] + 1))[:, :, None]).float()
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, soft, reduction="none")
-        mask_losses.append(((bce * inbox).sum((1, 2)) / inbox.sum((1, 2)).clamp(min=1)).sum() * len(pos) / len(sel))
-    norm = max(num_pos, 1)
-    cls_flat = cls.flatten(2).transpose(1, 2)
-    loss_cls = torch.nn.functional.binary_cross_entropy_with_logits(cls_flat, cls_target, reduction="sum") / norm
-    zero = cls.sum() * 0
-    loss_box = sum(box_losses, zero) / norm
-    loss_mask = sum(mask_losses, zero) / norm
-    total = loss_cls + 2.0 * loss_box + 2.0 * loss_mask
-    return total, {"cls": round(loss_cls.item(), 3), "box": round(loss_box.item(), 3),
-                   "mask": round(loss_mask.item(), 3), "pos": num_pos}
-
-
 def train(args: argparse.Namespace) -> torch.nn.Module:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -193,7 +138,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         print(f"fine-tuning from {args.init}", flush=True)
     if args.radius is not None:
         rm.CENTRE_RADIUS = args.radius
-    inst_loss = instance_loss_iou_aware if args.iou_aware else rm.instance_loss
+    inst_loss = functools.partial(rm.instance_loss, iou_aware=args.iou_aware)
     print(f"{args.model}: {rm.param_count(model):,} parameters", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     warm = args.warmup if args.warmup is not None else max(1, min(200, args.steps // 10))

@@ -81,6 +81,13 @@ def test_losses_finite_and_backprop():
     empty, parts = rm.instance_loss(net.raw(torch.rand(1, 3, 64, 64)), torch.zeros(1, 64, 64, dtype=torch.long),
                                     [torch.tensor([0])])
     assert torch.isfinite(empty) and parts["pos"] == 0
+    # IoU-aware scores: positives aim below 1 (their box's IoU), so the score loss differs, the rest not.
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        out = net.raw(x)
+        plain = rm.instance_loss(out, ids, classes, generator=torch.Generator().manual_seed(0))[1]
+        aware = rm.instance_loss(out, ids, classes, generator=torch.Generator().manual_seed(0), iou_aware=True)[1]
+    assert aware["cls"] != plain["cls"] and aware["box"] == plain["box"] and aware["mask"] == plain["mask"]
 
 
 def test_state_hash_follows_weights():
