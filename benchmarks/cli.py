@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from edgeseg.cli.commands import command_parser, run
+from edgeseg.cli.commands import add_model_options, command_parser, run
 from edgeseg.bench.cli_args import parse_counts, parse_size_wh
 from edgeseg.errors import InputError
 
@@ -98,10 +98,9 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
                    help="where N objects come from (default auto: scenes for models of the factory-line scenes, "
                         "else planted)")
     p.add_argument("--images", help="folder of your own images (mode images)")
-    p.add_argument("--backend", choices=["onnxruntime", "openvino", "tflite"])
-    p.add_argument("--backends", help="several backends in one run, e.g. onnxruntime,openvino")
-    p.add_argument("--device", help="provider / device for the backend")
-    p.add_argument("--threads", type=int, help="intra-op threads (stated in the report)")
+    add_model_options(p)
+    p.add_argument("--backends", help="several backends in one run, e.g. onnxruntime,openvino,tflite (each "
+                                      "runs the model's sibling export when it cannot read the given file)")
     p.add_argument("--warmup", type=int, default=3, help="untimed frames per count (default 3)")
     p.add_argument("--min-time", type=float, default=2.0, help="seconds timed per count (default 2)")
     p.add_argument("--repeats", type=int, default=10, help="at least this many timed frames per count (default 10)")

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeseg.cli.commands import command_parser, run
+from edgeseg.cli.commands import add_decode_options, add_model_options, command_parser, run
 from edgeseg.bench.metrics import ConfusionIoU, MaskAP, count_errors
 from edgeseg.cli.progress import Progress
 from edgeseg.errors import InputError
@@ -222,12 +222,8 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--annotations", help="COCO file if not DATA/annotations.json")
     p.add_argument("--label-names", help="comma-separated names of the label-map values (semantic)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
-    p.add_argument("--backend", choices=["onnxruntime", "openvino", "tflite"])
-    p.add_argument("--device")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--conf", type=float, help="instance confidence threshold (default: the model's own)")
-    p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the model's own)")
-    p.add_argument("--max-det", type=int, help="most instances per frame (default: the model's own)")
+    add_model_options(p)
+    add_decode_options(p)
     p.add_argument("--json", help="write the figures and the device fingerprint here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)

@@ -25,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgeseg.convert.source import state_hash  # noqa: F401 - re-exported: the spec's source_hash
+from edgeseg.convert import source as _source
+
+state_hash = _source.state_hash  # the spec's source_hash, defined once in edgeseg.convert.source
 
 STRIDE = 8  # instance head; at N = 200 in 1280×720 a part's radius is ≈ 30 frame px = 15 input px ≈ 2 cells
 PROTO_STRIDE = 4

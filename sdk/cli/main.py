@@ -14,15 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeseg.cli.commands import add_decode_options, add_model_options
 from edgeseg.errors import EdgeSegError
-
-
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["onnxruntime", "openvino", "tflite"],
-                   help="runtime to use (default: from the file suffix)")
-    p.add_argument("--device", help="onnxruntime provider (cpu, cuda, tensorrt, or a full provider name) or "
-                                    "OpenVINO device (CPU, GPU, NPU, AUTO)")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -209,10 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file (.onnx, .xml, .tflite) or a shipped model's name")
     p.add_argument("inputs", nargs="+", help="image files, folders of images, or video files")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
-    _add_model_options(p)
-    p.add_argument("--conf", type=float, help="instance confidence threshold (default: the model's own)")
-    p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the model's own)")
-    p.add_argument("--max-det", type=int, help="most instances per frame (default: the model's own)")
+    add_model_options(p)
+    add_decode_options(p)
     p.add_argument("--no-overlay", action="store_true", help="skip overlay images/videos")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)

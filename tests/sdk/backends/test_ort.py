@@ -11,19 +11,11 @@ from tests import tiny_models
 
 ort = pytest.importorskip("onnxruntime")
 
-# FP32 against PyTorch: measured max abs error 3.8e-6 (box coordinates in pixels, up to 64), 2e-8 elsewhere.
-FP32 = dict(rtol=1e-5, atol=1e-5)
-
 
 def test_outputs_match_pytorch(tiny_model):
     backend = open_backend(tiny_model.onnx)
     assert isinstance(backend, Backend)
-    out = backend.run({"images": tiny_model.ref.example})
-    expected = tiny_models.run_torch(tiny_model.ref)
-    assert list(out) == list(expected)
-    for name in expected:
-        assert out[name].dtype == np.float32
-        np.testing.assert_allclose(out[name], expected[name], **FP32, err_msg=name)
+    tiny_models.assert_matches_torch(backend.run({"images": tiny_model.ref.example}), tiny_model.ref)
 
 
 def test_tensor_info_and_metadata(tiny_instance_split):
@@ -47,7 +39,7 @@ def test_cpu_spellings_and_threads(tiny_semantic, options):
     backend = open_backend(tiny_semantic.onnx, options=options)
     assert backend.device == "CPUExecutionProvider"
     expected = tiny_models.run_torch(tiny_semantic.ref)["logits"]
-    np.testing.assert_allclose(backend.run({"images": tiny_semantic.ref.example})["logits"], expected, **FP32)
+    np.testing.assert_allclose(backend.run({"images": tiny_semantic.ref.example})["logits"], expected, **tiny_models.FP32_TOL)
 
 
 def test_unavailable_provider_is_refused_with_the_available_list(tiny_semantic):

@@ -12,20 +12,11 @@ from tests import tiny_models
 
 ov = pytest.importorskip("openvino")
 
-# FP32 against PyTorch: measured max abs error 3.8e-6 (box pixels) with the f32 precision hint the backend
-# sets on CPU; OpenVINO's default bf16 on this Xeon gave 7e-4.
-FP32 = dict(rtol=1e-5, atol=1e-5)
-
 
 @pytest.mark.parametrize("fmt", ["openvino", "onnx"])
 def test_outputs_match_pytorch(tiny_model, fmt):
     backend = open_backend(getattr(tiny_model, fmt), "openvino")
-    out = backend.run({"images": tiny_model.ref.example})
-    expected = tiny_models.run_torch(tiny_model.ref)
-    assert list(out) == list(expected)
-    for name in expected:
-        assert out[name].dtype == np.float32
-        np.testing.assert_allclose(out[name], expected[name], **FP32, err_msg=name)
+    tiny_models.assert_matches_torch(backend.run({"images": tiny_model.ref.example}), tiny_model.ref)
 
 
 def test_tensor_info(tiny_instance_concat):
@@ -60,7 +51,7 @@ def test_results_are_not_overwritten_by_the_next_run(tiny_semantic):
 def test_options(tiny_semantic, options):
     backend = open_backend(tiny_semantic.openvino, options=options)
     expected = tiny_models.run_torch(tiny_semantic.ref)["logits"]
-    np.testing.assert_allclose(backend.run({"images": tiny_semantic.ref.example})["logits"], expected, **FP32)
+    np.testing.assert_allclose(backend.run({"images": tiny_semantic.ref.example})["logits"], expected, **tiny_models.FP32_TOL)
 
 
 def test_unavailable_device_is_refused_with_the_available_list(tiny_semantic):

@@ -15,9 +15,6 @@ from edgeseg.backends import (
 from edgeseg.errors import BackendError, MissingExtraError, ModelLoadError
 from tests import tiny_models
 
-# Every format of one model against each other (FP32): measured max abs difference 7.6e-6 (box pixels).
-FP32 = dict(rtol=1e-5, atol=1e-5)
-
 
 @pytest.mark.parametrize("suffix, name", sorted(SUFFIX_DEFAULT.items()))
 def test_suffix_picks_its_default_backend(suffix, name):
@@ -71,9 +68,9 @@ def test_every_format_agrees_with_the_others_and_pytorch(tiny_model):
     first = results.pop("onnxruntime")
     for label, out in results.items():
         for name in expected:
-            np.testing.assert_allclose(out[name], first[name], **FP32, err_msg=f"{label} {name}")
+            np.testing.assert_allclose(out[name], first[name], **tiny_models.FP32_TOL, err_msg=f"{label} {name}")
     for name in expected:
-        np.testing.assert_allclose(first[name], expected[name], **FP32, err_msg=f"pytorch {name}")
+        np.testing.assert_allclose(first[name], expected[name], **tiny_models.FP32_TOL, err_msg=f"pytorch {name}")
 
 
 def test_instance_fixture_has_confident_detections(tiny_instance_concat, tiny_instance_split):
