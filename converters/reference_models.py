@@ -227,8 +227,8 @@ def _giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
                   ids: torch.Tensor, id_class: list[torch.Tensor], *, mask_samples: int = 64,
-                  generator: torch.Generator | None = None, iou_aware: bool = False
-                  ) -> tuple[torch.Tensor, dict[str, float]]:
+                  generator: torch.Generator | None = None, iou_aware: bool = False,
+                  peak: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of `PartsInstNet.raw` outputs against instance-id maps.
 
     ids (N, H, W) int64 instance map at input resolution (0 = none); id_class[i] (max id + 1,) int64 the
@@ -239,6 +239,8 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
     iou_aware: a positive cell's score target is the IoU of its predicted box with its part's box (detached)
     instead of 1, so the best-placed box of a part scores highest and looser duplicates score low
     (quality / varifocal-style BCE; the second training stage of parts-inst).
+    peak (with iou_aware): the best-placed positive of each part aims at 1 instead of its IoU, so a part
+    that is hard to box (heavily hidden) still has one confident cell; the others keep the IoU target.
     """
     ltrb, cls, coef, protos = model_out
     n, nc, h, w = cls.shape
@@ -258,6 +260,9 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
         d = ltrb[i].flatten(1)[:, pos].T  # (P, 4)
         pred = torch.stack([ax[pos] - d[:, 0], ay[pos] - d[:, 1], ax[pos] + d[:, 2], ay[pos] + d[:, 3]], 1)
         target = _iou(pred.detach(), gt[g]) if iou_aware else 1.0
+        if iou_aware and peak:  # each part's best-placed cell aims at 1: every part keeps one sure cell
+            best = torch.full((len(gt),), -1.0).scatter_reduce(0, g, target, "amax")
+            target = torch.where(target >= best[g], torch.ones_like(target), target)
         cls_target[i, pos, id_class[i][torch.from_numpy(inst)[g]]] = target
         box_losses.append((1 - _giou(pred, gt[g])).sum())
         # Masks: a random subset of positives, each against its own part.

@@ -10,13 +10,25 @@ Each model trains on random crops of the letterboxed input (flips as the only au
 and a cosine schedule, then is exported to one ONNX file (opset 17) with its spec embedded.
 
 The shipped models are trained in stages: stage 1 is the defaults from scratch; each later stage fine-tunes
-the previous state dict with a fresh cosine schedule on fresh frames (seeds 2, 3, 4). Exactly (torch 1 thread each):
+the previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 7). Exactly (torch 1 thread
+each unless --threads says otherwise; parts-inst stages 3 to 5 take about 35, 33 and 16 minutes here):
 
-    # parts-inst, stage 1 (1000 steps) then stage 2 (900 steps, IoU-aware score target, radius 1 cell)
+    # parts-inst, stage 1 (1000 steps), stage 2 (900 steps, IoU-aware score target, radius 1 cell),
+    # stage 3 (3200 steps, more frames with few and overlapping parts), stages 4 and 5 (whole 384×640
+    # frames instead of crops, the best-placed cell of each part aiming at 1: --peak)
     python examples/train_reference_models.py parts-inst --out /tmp/s1 --checkpoint /tmp/inst1.pt
-    python examples/train_reference_models.py parts-inst --out sdk/assets --init /tmp/inst1.pt \
+    python examples/train_reference_models.py parts-inst --out /tmp/s2 --init /tmp/inst1.pt \
         --seed 2 --frames 320 --steps 900 --lr 1.5e-3 --warmup 30 --iou-aware --radius 1.0 \
-        --checkpoint converters/weights/parts-inst.pt
+        --checkpoint /tmp/inst2.pt
+    python examples/train_reference_models.py parts-inst --out /tmp/s3 --init /tmp/inst2.pt \
+        --seed 5 --frames 720 --steps 3200 --lr 1.5e-3 --warmup 50 --iou-aware --radius 1.0 \
+        --overlap-rate 0.3 --objects-power 2 --workers 1 --checkpoint /tmp/inst3.pt
+    python examples/train_reference_models.py parts-inst --out /tmp/s4 --init /tmp/inst3.pt \
+        --seed 6 --frames 600 --steps 1500 --batch 4 --crop 384 640 --lr 6e-4 --warmup 30 --iou-aware --peak \
+        --radius 1.0 --overlap-rate 0.2 --objects-power 2 --workers 1 --checkpoint /tmp/inst4.pt
+    python examples/train_reference_models.py parts-inst --out sdk/assets --init /tmp/inst4.pt \
+        --seed 7 --frames 500 --steps 1200 --batch 4 --crop 384 640 --lr 4e-4 --warmup 20 --iou-aware --peak \
+        --radius 1.0 --overlap-rate 0.2 --objects-power 2 --threads 2 --checkpoint converters/weights/parts-inst.pt
     # parts-seg, stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
     # stage 4 (400 steps, lr 3.5e-4)
     python examples/train_reference_models.py parts-seg --out /tmp/s1 --checkpoint /tmp/seg1.pt
@@ -64,10 +76,15 @@ SIZES = ((1280, 720), (1600, 900), (800, 600), (720, 720))
 SIZE_P = (0.75, 0.1, 0.08, 0.07)
 
 
-def frame_options(seed: int, k: int, max_objects: int, defect_rate: float) -> tuple[SceneOptions, int]:
+def frame_options(seed: int, k: int, max_objects: int, defect_rate: float, overlap_rate: float = 0.15,
+                  objects_power: float = 1.0) -> tuple[SceneOptions, int]:
+    """Scene options and seed of training frame k: part count max_objects · u^objects_power (u uniform in
+    0..1; power 1 is uniform, 2 puts 45 % of frames at ≤ 20 % of the maximum)."""
     rng = np.random.default_rng([seed, k])
     size = SIZES[int(rng.choice(len(SIZES), p=SIZE_P))]
-    opts = SceneOptions(size_wh=size, objects=int(rng.integers(0, max_objects + 1)), defect_rate=defect_rate)
+    objects = int(rng.integers(0, max_objects + 1)) if objects_power == 1.0 else \
+        int(round(max_objects * rng.random() ** objects_power))
+    opts = SceneOptions(size_wh=size, objects=objects, defect_rate=defect_rate, overlap_rate=overlap_rate)
     return opts, int(rng.integers(2**62))
 
 
@@ -88,25 +105,24 @@ def instance_ids(truth) -> np.ndarray:
     return ids
 
 
-def _seg_frame(job: tuple[int, int, int, float]):
-    seed, k, most, defect_rate = job
-    opts, s = frame_options(seed, k, most, defect_rate)
+def _seg_frame(job: tuple):
+    opts, s = frame_options(*job)
     scene = make_scene(opts, seed=s)
     x, t = preprocess(scene.image, InputSpec(name="images", size_hw=SEG_HW, normalization=None))
     return x[0], letterbox_labels(SEG_LUT[scene.truth.semantic], t)
 
 
-def _inst_frame(job: tuple[int, int, int, float]):
-    seed, k, most, defect_rate = job
-    opts, s = frame_options(seed, k, most, defect_rate)
+def _inst_frame(job: tuple):
+    opts, s = frame_options(*job)
     scene = make_scene(opts, seed=s)
     x, t = preprocess(scene.image, InputSpec(name="images", size_hw=INST_HW, normalization=None))
     ids = letterbox_labels(instance_ids(scene.truth), t)
     return x[0], ids, np.concatenate([[0], scene.truth.class_id]).astype(np.int64)
 
 
-def make_frames(kind: str, count: int, seed: int, most: int, defect_rate: float, workers: int) -> list:
-    jobs = [(seed, k, most, defect_rate) for k in range(count)]
+def make_frames(kind: str, count: int, seed: int, most: int, defect_rate: float, workers: int,
+                overlap_rate: float = 0.15, objects_power: float = 1.0) -> list:
+    jobs = [(seed, k, most, defect_rate, overlap_rate, objects_power) for k in range(count)]
     fn = _seg_frame if kind == "parts-seg" else _inst_frame
     with Pool(workers) as pool:
         return pool.map(fn, jobs, chunksize=4)
@@ -129,7 +145,8 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    frames = make_frames(args.model, args.frames, args.seed, args.max_objects, args.defect_rate, args.workers)
+    frames = make_frames(args.model, args.frames, args.seed, args.max_objects, args.defect_rate, args.workers,
+                         args.overlap_rate, args.objects_power)
     print(f"{len(frames)} training frames in {time.perf_counter() - t0:.0f} s", flush=True)
     seg = args.model == "parts-seg"
     model = rm.PartsSegNet(len(SEG_CLASSES)) if seg else rm.PartsInstNet(len(CLASS_NAMES), NM)
@@ -138,7 +155,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         print(f"fine-tuning from {args.init}", flush=True)
     if args.radius is not None:
         rm.CENTRE_RADIUS = args.radius
-    inst_loss = functools.partial(rm.instance_loss, iou_aware=args.iou_aware)
+    inst_loss = functools.partial(rm.instance_loss, iou_aware=args.iou_aware, peak=args.peak)
     print(f"{args.model}: {rm.param_count(model):,} parameters", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     warm = args.warmup if args.warmup is not None else max(1, min(200, args.steps // 10))
@@ -295,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--frames", type=int, default=None, help="training frames (seg 240, inst 480)")
     p.add_argument("--max-objects", type=int, default=250)
+    p.add_argument("--objects-power", type=float, default=1.0,
+                   help="part count per frame = max-objects · u^power (1: uniform; 2: more frames with few parts)")
+    p.add_argument("--overlap-rate", type=float, default=0.15, help="share of parts laid on top of another")
     p.add_argument("--defect-rate", type=float, default=None, help="share of parts with a defect (seg 0.5)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (seg 1500, inst 1000)")
     p.add_argument("--batch", type=int, default=8)
@@ -309,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="parts-inst centre-sampling radius in cells (default reference_models.CENTRE_RADIUS 1.5)")
     p.add_argument("--iou-aware", action="store_true",
                    help="parts-inst: positives' score target = IoU of the predicted box with its part's box")
+    p.add_argument("--peak", action="store_true",
+                   help="parts-inst with --iou-aware: each part's best-placed cell aims at score 1")
     p.add_argument("--checkpoint", type=Path, default=None, help="save the state dict here every 250 steps")
     p.add_argument("--from-checkpoint", action="store_true", help="export --checkpoint instead of training")
     p.add_argument("--eval-only", action="store_true", help="only evaluate <out>/<model>.onnx")

@@ -88,6 +88,11 @@ def test_losses_finite_and_backprop():
         plain = rm.instance_loss(out, ids, classes, generator=torch.Generator().manual_seed(0))[1]
         aware = rm.instance_loss(out, ids, classes, generator=torch.Generator().manual_seed(0), iou_aware=True)[1]
     assert aware["cls"] != plain["cls"] and aware["box"] == plain["box"] and aware["mask"] == plain["mask"]
+    with torch.no_grad():
+        peak = rm.instance_loss(out, ids, classes, generator=torch.Generator().manual_seed(0), iou_aware=True,
+                                peak=True)[1]
+    # One sure cell per part: the score loss moves from the IoU-aware one toward the plain one.
+    assert peak["cls"] != aware["cls"] and peak["box"] == aware["box"] and peak["mask"] == aware["mask"]
 
 
 def test_state_hash_follows_weights():
