@@ -42,7 +42,8 @@ each unless --threads says otherwise; parts-inst stages 3 to 5 take about 35, 33
 
 (--checkpoint also saves the final state dict, whose state_hash is the exported spec's source_hash.)
 The instance model's decoding operating point (conf 0.35, IoU 0.6, class-agnostic NMS; --conf/--iou/
---agnostic) was picked on validation frames of seed 4242 and is stored in the spec (decode_defaults),
+--agnostic) was picked on validation frames of seed 4242, re-checked on seeds 4242 and 4343 for the stage-5
+model (it ties the best point of a conf × IoU sweep), and is stored in the spec (decode_defaults),
 so the runtime uses it by default.
 
 - parts-seg: `PartsSegNet`, input 736×1280 (a 1280×720 frame at scale 1), classes background / part /
@@ -82,6 +83,7 @@ def frame_options(seed: int, k: int, max_objects: int, defect_rate: float, overl
     0..1; power 1 is uniform, 2 puts 45 % of frames at ≤ 20 % of the maximum)."""
     rng = np.random.default_rng([seed, k])
     size = SIZES[int(rng.choice(len(SIZES), p=SIZE_P))]
+    # Power 1 keeps the integer draw of the first stages, so their recipes still make the same frames.
     objects = int(rng.integers(0, max_objects + 1)) if objects_power == 1.0 else \
         int(round(max_objects * rng.random() ** objects_power))
     opts = SceneOptions(size_wh=size, objects=objects, defect_rate=defect_rate, overlap_rate=overlap_rate)
