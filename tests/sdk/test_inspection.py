@@ -31,6 +31,22 @@ def test_defects_land_on_the_part_that_covers_them():
     assert floor[0].to_dict()["defect_px"] == {"defect": 6}
 
 
+def test_a_defect_region_counts_on_the_one_part_that_covers_most_of_it():
+    # Two touching parts whose predicted masks overlap on columns 8..9.
+    origins = np.array([[0, 0, 10, 10], [8, 0, 18, 10]])
+    parts = InstanceResult(origins.astype(np.float32), np.array([0.9, 0.8]), np.array([0, 0]),
+                           CropMasks([np.ones((10, 10), bool)] * 2, origins, (10, 20)), (10, 20), ("nut",))
+    cm = np.zeros((10, 20), np.uint8)
+    cm[4:6, 5:10] = 2  # one scratch, 10 px: 6 only on part 0, 4 also under part 1's mask
+    cm[0, 15:17] = 2  # a second region, on part 1 only
+    reports = defects_per_part(parts, SemanticResult(cm, ("background", "part", "defect")), ("defect",))
+    assert [r.defect_px["defect"] for r in reports] == [10, 2]
+    cm = np.zeros((10, 20), np.uint8)
+    cm[4:6, 5:16] = 2  # a longer scratch: part 0 covers 10 of its px, part 1 covers 16
+    reports = defects_per_part(parts, SemanticResult(cm, ("background", "part", "defect")), ("defect",))
+    assert [r.defect_px["defect"] for r in reports] == [0, 16]
+
+
 def test_errors_and_empty():
     cm = np.zeros((10, 40), np.uint8)
     with pytest.raises(InputError, match="'scratch' is not among"):
