@@ -7,7 +7,8 @@ image entry, or `labels/<image stem>.png`). `edgeseg scenes` writes exactly this
 Semantic: mIoU and per-class IoU over the model's classes. Dataset classes are matched to the model's by
 name (`semantic_classes` in annotations.json, or `--label-names`), with the aliases of the synthetic
 scenes (belt → background, scratch/spot → defect) when names differ; unmatched classes are ignored.
-Instance: COCO-style mask AP50 and AP50-95, count exact rate and count errors, also per object-count bin.
+Instance: COCO-style mask AP50 and AP50-95, count exact rate and count errors, also per object-count bin;
+`--errors DIR` also writes which parts were missed or added in which frame (see edgeseg.bench.errors).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeseg.bench.errors import ErrorReport
 from edgeseg.cli.commands import add_decode_options, add_model_options, command_parser, run
 from edgeseg.bench.metrics import ConfusionIoU, MaskAP, count_errors
 from edgeseg.cli.progress import Progress
@@ -128,8 +130,10 @@ def class_lut(dataset_names: tuple[str, ...], model_names: tuple[str, ...]) -> n
     return lut
 
 
-def evaluate(seg, data: GroundTruth, *, limit: int | None = None, progress: bool = True) -> dict:
-    """Run the segmenter over the data and return the figures (plain keys, see the module docstring)."""
+def evaluate(seg, data: GroundTruth, *, limit: int | None = None, progress: bool = True,
+             errors: ErrorReport | None = None) -> dict:
+    """Run the segmenter over the data and return the figures (plain keys, see the module docstring).
+    errors: collects the instance frames with a missed or an extra part."""
     n = len(data) if limit is None else min(limit, len(data))
     names = seg.spec.class_names
     task = seg.spec.task.value
@@ -158,6 +162,8 @@ def evaluate(seg, data: GroundTruth, *, limit: int | None = None, progress: bool
                 ap.add(result.masks, result.scores, result.class_id, gt_masks, to_model[gt_cls])
                 pred_counts.append(len(result))
                 gt_counts.append(len(gt_masks))
+                if errors is not None:
+                    errors.add(data.images[i]["file_name"], frame, result, gt_masks, gt_cls, data.category_names)
             bar.update()
     out: dict = {"task": task, "frames": n, "mean_total_ms": float(np.mean(elapsed)) if elapsed else None}
     if task == "semantic":
@@ -204,13 +210,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data.semantic_classes = tuple(s.strip() for s in args.label_names.split(","))
     with load(args.model, backend=args.backend, device=args.device, threads=args.threads) as seg:
         seg.instance = default_instance_options(seg.spec, conf=args.conf, iou=args.iou, max_det=args.max_det)
-        fig = evaluate(seg, data, limit=args.limit, progress=not args.quiet)
+        report = None
+        if args.errors:
+            if seg.spec.task.value != "instance":
+                raise InputError(f"--errors lists missed and extra parts of instance models; {args.model} is "
+                                 f"a {seg.spec.task.value} model")
+            report = ErrorReport(Path(args.errors), limit=args.errors_limit)
+        fig = evaluate(seg, data, limit=args.limit, progress=not args.quiet, errors=report)
         fig["model"] = {"path": str(seg.path), "name": seg.spec.name, "backend": seg.backend.name,
                         "precision": seg.spec.quantization.precision.value}
     print_report(fig, args.model)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({**fig, "device": fingerprint()}, indent=2))
+    if report is not None:
+        path = report.write()
+        print(f"  {len(report.frames)} frames with a missed or an extra part → {path} "
+              f"(and PNGs of the worst {min(len(report.frames), report.limit)})")
     return 0
 
 
@@ -225,6 +241,9 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     add_model_options(p)
     add_decode_options(p)
     p.add_argument("--json", help="write the figures and the device fingerprint here")
+    p.add_argument("--errors", metavar="DIR", help="instance models: write errors.json (missed and extra parts "
+                   "per frame, matched at mask IoU 0.5) and side-by-side PNGs of the worst frames here")
+    p.add_argument("--errors-limit", type=int, default=20, metavar="K", help="PNGs of at most K frames (default 20)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
     return p

@@ -57,6 +57,23 @@ def test_semantic_figures_match_the_in_memory_truth(data, tmp_path):
     assert fig["miou"] > 0.8
 
 
+def test_errors_folder_lists_every_miscounted_frame(data, tmp_path, capsys):
+    root, _ = data
+    fig_path, errs = tmp_path / "fig.json", tmp_path / "errs"
+    # The model counts these frames right; a demanding confidence floor makes it miss parts.
+    assert evaluate.main(["parts-inst", "--data", str(root), "--json", str(fig_path), "--errors", str(errs),
+                          "--conf", "0.97", "--quiet"]) == 0
+    fig, doc = json.loads(fig_path.read_text()), json.loads((errs / "errors.json").read_text())
+    miscounted = round(fig["frames"] * (1 - fig["count_exact_rate"]))
+    assert miscounted == 2 and doc["missed"] > 0  # the two frames with parts
+    assert doc["frames_with_errors"] == 2
+    assert sum(f["found"] != f["truth"] for f in doc["frames"]) == miscounted
+    assert len(list(errs.glob("*.png"))) == doc["frames_with_errors"]  # fewer than the default limit of 20
+    assert "errors.json" in capsys.readouterr().out
+    assert evaluate.main(["parts-seg", "--data", str(root), "--errors", str(errs), "--quiet"]) != 0
+    assert "instance models" in capsys.readouterr().err
+
+
 def test_bad_data_is_a_clear_error(data, tmp_path, capsys):
     root, _ = data
     assert evaluate.main(["parts-inst", "--data", str(tmp_path), "--quiet"]) != 0

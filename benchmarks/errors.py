@@ -1,0 +1,114 @@
+"""Which parts an instance model missed or added, frame by frame: `edgeseg eval ... --errors DIR`.
+
+Counts say how often a model is wrong; this says where. Predictions are matched to the truth greedily,
+best score first, class-agnostic, at mask IoU ≥ 0.5 (a detection of the right part with the wrong class
+still counts the part). Unmatched truth parts are "missed", unmatched predictions "extra". Each missed part
+also records how well the closest prediction fits it (`best_iou`): near 0 means nothing was found there,
+0.2-0.5 means a detection landed on it with a poor mask (often one covering a neighbour too).
+
+DIR gets errors.json (every frame with a miss or an extra) and a PNG per frame for the worst `limit`
+frames (largest count error first): truth on the left (missed parts outlined red), predictions on the
+right (extras outlined red, with scores).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeseg.bench.metrics import crop_iou_matrix
+from edgeseg.masks import CropMasks
+from edgeseg.results import InstanceResult
+
+MATCH_IOU = 0.5
+OK, WRONG = (0, 200, 0), (0, 0, 255)
+
+
+def match(pred: InstanceResult, gt_masks: CropMasks, *, iou: float = MATCH_IOU
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(truth row matched by each prediction or -1 (P,), prediction matching each truth part or -1 (G,),
+    IoU matrix (P, G))."""
+    ious = crop_iou_matrix(pred.masks, gt_masks)
+    pred_to_gt = np.full(len(pred), -1, np.int64)
+    gt_to_pred = np.full(len(gt_masks), -1, np.int64)
+    for p in np.argsort(-pred.scores, kind="stable"):
+        if len(gt_masks) == 0:
+            break
+        cand = np.where(gt_to_pred >= 0, -1.0, ious[p])
+        g = int(np.argmax(cand))
+        if cand[g] >= iou:
+            pred_to_gt[p], gt_to_pred[g] = g, p
+    return pred_to_gt, gt_to_pred, ious
+
+
+@dataclass
+class ErrorReport:
+    """Collects the frames with errors; `write` puts errors.json and the worst frames' PNGs in `out`."""
+
+    out: Path
+    limit: int = 20
+    frames: list[dict] = field(default_factory=list)
+    _images: list[tuple[int, str, np.ndarray]] = field(default_factory=list)  # (|count error|, name, PNG)
+
+    def add(self, name: str, frame: np.ndarray, pred: InstanceResult, gt_masks: CropMasks, gt_class: np.ndarray,
+            class_names: tuple[str, ...]) -> None:
+        pred_to_gt, gt_to_pred, ious = match(pred, gt_masks)
+        missed = np.flatnonzero(gt_to_pred < 0)
+        extra = np.flatnonzero(pred_to_gt < 0)
+        if len(missed) == 0 and len(extra) == 0:
+            return
+        rec = {"image": name, "truth": len(gt_masks), "found": len(pred),
+               "missed": [{"class": class_names[int(gt_class[g])], "area": int(gt_masks.areas[g]),
+                           "xyxy": [int(v) for v in gt_masks.origins_xyxy[g]],
+                           "best_iou": round(float(ious[:, g].max(initial=0.0)), 3)} for g in missed],
+               "extra": [{"class": pred.class_name(int(pred.class_id[p])), "score": round(float(pred.scores[p]), 3),
+                          "xyxy": [round(float(v), 1) for v in pred.xyxy[p]],
+                          "best_iou": round(float(ious[p].max(initial=0.0)), 3)} for p in extra]}
+        self.frames.append(rec)
+        error = abs(len(pred) - len(gt_masks))
+        if len(self._images) < self.limit or error > min(e for e, _, _ in self._images):
+            self._images.append((error, name, side_by_side(frame, pred, gt_masks, missed, extra)))
+            self._images.sort(key=lambda t: -t[0])
+            del self._images[self.limit:]
+
+    def write(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        for _, name, image in self._images:
+            cv2.imwrite(str(self.out / f"{Path(name).stem}.png"), image)
+        path = self.out / "errors.json"
+        path.write_text(json.dumps({"match_iou": MATCH_IOU, "frames_with_errors": len(self.frames),
+                                    "missed": sum(len(f["missed"]) for f in self.frames),
+                                    "extra": sum(len(f["extra"]) for f in self.frames),
+                                    "frames": self.frames}, indent=1))
+        return path
+
+
+def _outline(image: np.ndarray, masks: CropMasks, rows: np.ndarray, color: tuple[int, int, int]) -> None:
+    for i in rows:
+        x0, y0, x1, y1 = masks.origins_xyxy[i]
+        crop = np.ascontiguousarray(masks.crops[i], dtype=np.uint8)
+        contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(int(x0), int(y0)))
+        cv2.drawContours(image, contours, -1, color, 2)
+
+
+def side_by_side(frame: np.ndarray, pred: InstanceResult, gt_masks: CropMasks, missed: np.ndarray,
+                 extra: np.ndarray) -> np.ndarray:
+    """Truth (missed parts red) | predictions (extras red, scores written on them), BGR uint8."""
+    truth, found = frame.copy(), frame.copy()
+    _outline(truth, gt_masks, np.setdiff1d(np.arange(len(gt_masks)), missed), OK)
+    _outline(truth, gt_masks, missed, WRONG)
+    _outline(found, pred.masks, np.setdiff1d(np.arange(len(pred)), extra), OK)
+    _outline(found, pred.masks, extra, WRONG)
+    for p in range(len(pred)):
+        x0, y0 = (int(round(v)) for v in pred.xyxy[p, :2])
+        cv2.putText(found, f"{pred.scores[p]:.2f}", (x0 + 2, y0 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    WRONG if p in extra else OK, 1, cv2.LINE_AA)
+    for image, text in ((truth, f"truth {len(gt_masks)}, missed {len(missed)}"),
+                        (found, f"found {len(pred)}, extra {len(extra)}")):
+        cv2.rectangle(image, (0, 0), (260, 24), (0, 0, 0), -1)
+        cv2.putText(image, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.hstack([truth, found])

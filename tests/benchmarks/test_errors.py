@@ -1,0 +1,56 @@
+"""Missed and extra parts per frame (edgeseg.bench.errors) on hand-made masks."""
+
+import json
+
+import cv2
+import numpy as np
+
+from edgeseg.bench.errors import ErrorReport, match
+from edgeseg.masks import CropMasks
+from edgeseg.results import InstanceResult
+
+HW = (40, 60)
+NAMES = ("nut", "washer")
+
+
+def _masks(boxes):
+    boxes = np.array(boxes, np.int32).reshape(-1, 4)
+    return CropMasks([np.ones((y1 - y0, x1 - x0), bool) for x0, y0, x1, y1 in boxes], boxes, HW)
+
+
+def _pred(boxes, scores, classes):
+    m = _masks(boxes)
+    return InstanceResult(m.origins_xyxy.astype(np.float32), np.array(scores, np.float32),
+                          np.array(classes, np.int32), m, HW, NAMES)
+
+
+def test_match_best_score_first_and_class_agnostic():
+    gt = _masks([[0, 0, 10, 10], [30, 0, 40, 10]])
+    # 0: part 0 exactly (wrong class: still the part); 1: a worse copy of part 0; 2: on nothing.
+    pred = _pred([[0, 0, 10, 10], [0, 0, 10, 8], [50, 30, 60, 40]], [0.9, 0.95, 0.5], [1, 0, 0])
+    pred_to_gt, gt_to_pred, ious = match(pred, gt)
+    # The better-scored copy (IoU 0.8) takes part 0 first; the exact one is left over.
+    assert pred_to_gt.tolist() == [-1, 0, -1] and gt_to_pred.tolist() == [1, -1]
+    assert ious[0, 0] == 1.0 and ious[1, 0] == 0.8
+
+
+def test_report_lists_misses_and_extras_and_keeps_the_worst_frames(tmp_path):
+    frame = np.zeros(HW + (3,), np.uint8)
+    gt = _masks([[0, 0, 10, 10], [30, 0, 40, 10]])
+    report = ErrorReport(tmp_path / "errs", limit=1)
+    report.add("a.png", frame, _pred([[0, 0, 10, 10], [30, 0, 40, 10]], [0.9, 0.8], [0, 1]), gt,
+               np.array([0, 1]), NAMES)  # perfect: not recorded
+    report.add("b.png", frame, _pred([[1, 0, 10, 10]], [0.7], [0]), gt, np.array([0, 1]), NAMES)  # one missed
+    report.add("c.png", frame, InstanceResult.empty(HW, NAMES), gt, np.array([0, 1]), NAMES)  # two missed
+    report.add("d.png", frame, InstanceResult.empty(HW, NAMES), _masks([]), np.zeros(0, int), NAMES)  # zero
+    report.add("e.png", frame, _pred([[0, 0, 10, 10], [30, 0, 40, 10], [50, 30, 60, 40]], [0.9, 0.8, 0.4],
+                                     [0, 1, 0]), gt, np.array([0, 1]), NAMES)  # one extra
+    doc = json.loads(report.write().read_text())
+    assert doc["frames_with_errors"] == 3 and doc["missed"] == 3 and doc["extra"] == 1
+    assert doc["frames"][2]["extra"] == [{"class": "nut", "score": 0.4, "xyxy": [50.0, 30.0, 60.0, 40.0],
+                                          "best_iou": 0.0}]
+    b = doc["frames"][0]
+    assert b["image"] == "b.png" and b["truth"] == 2 and b["found"] == 1
+    assert b["missed"] == [{"class": "washer", "area": 100, "xyxy": [30, 0, 40, 10], "best_iou": 0.0}]
+    assert sorted(p.name for p in (tmp_path / "errs").glob("*.png")) == ["c.png"]  # limit 1: the worst
+    assert cv2.imread(str(tmp_path / "errs" / "c.png")).shape == (40, 120, 3)  # truth | predictions
