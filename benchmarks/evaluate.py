@@ -226,7 +226,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if report is not None:
         path = report.write()
         print(f"  {len(report.frames)} frames with a missed or an extra part → {path} "
-              f"(and PNGs of the worst {min(len(report.frames), report.limit)})")
+              f"(and images of the worst {min(len(report.frames), report.limit)})")
     return 0
 
 
@@ -242,8 +242,8 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     add_decode_options(p)
     p.add_argument("--json", help="write the figures and the device fingerprint here")
     p.add_argument("--errors", metavar="DIR", help="instance models: write errors.json (missed and extra parts "
-                   "per frame, matched at mask IoU 0.5) and side-by-side PNGs of the worst frames here")
-    p.add_argument("--errors-limit", type=int, default=20, metavar="K", help="PNGs of at most K frames (default 20)")
+                   "per frame, matched at mask IoU 0.5) and side-by-side JPEGs of the worst frames here")
+    p.add_argument("--errors-limit", type=int, default=20, metavar="K", help="images of at most K frames (default 20)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
     return p

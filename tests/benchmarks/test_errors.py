@@ -4,8 +4,10 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from edgeseg.bench.errors import ErrorReport, match
+from edgeseg.errors import InputError
 from edgeseg.masks import CropMasks
 from edgeseg.results import InstanceResult
 
@@ -52,5 +54,16 @@ def test_report_lists_misses_and_extras_and_keeps_the_worst_frames(tmp_path):
     b = doc["frames"][0]
     assert b["image"] == "b.png" and b["truth"] == 2 and b["found"] == 1
     assert b["missed"] == [{"class": "washer", "area": 100, "xyxy": [30, 0, 40, 10], "best_iou": 0.0}]
-    assert sorted(p.name for p in (tmp_path / "errs").glob("*.png")) == ["c.png"]  # limit 1: the worst
-    assert cv2.imread(str(tmp_path / "errs" / "c.png")).shape == (40, 120, 3)  # truth | predictions
+    assert sorted(p.name for p in (tmp_path / "errs").iterdir()) == ["c.jpg", "errors.json"]  # limit 1: the worst
+    assert cv2.imread(str(tmp_path / "errs" / "c.jpg")).shape == (40, 120, 3)  # truth | predictions
+
+
+def test_report_without_images_and_a_bad_limit(tmp_path):
+    gt = _masks([[0, 0, 10, 10]])
+    report = ErrorReport(tmp_path, limit=0)
+    report.add("a.png", np.zeros(HW + (3,), np.uint8), InstanceResult.empty(HW, NAMES), gt, np.array([0]), NAMES)
+    report.add("b.png", np.zeros(HW + (3,), np.uint8), InstanceResult.empty(HW, NAMES), gt, np.array([0]), NAMES)
+    assert json.loads(report.write().read_text())["frames_with_errors"] == 2
+    assert not list(tmp_path.glob("*.jpg"))
+    with pytest.raises(InputError, match="0 or more"):
+        ErrorReport(tmp_path, limit=-1)

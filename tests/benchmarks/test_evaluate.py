@@ -68,7 +68,7 @@ def test_errors_folder_lists_every_miscounted_frame(data, tmp_path, capsys):
     assert miscounted == 2 and doc["missed"] > 0  # the two frames with parts
     assert doc["frames_with_errors"] == 2
     assert sum(f["found"] != f["truth"] for f in doc["frames"]) == miscounted
-    assert len(list(errs.glob("*.png"))) == doc["frames_with_errors"]  # fewer than the default limit of 20
+    assert len(list(errs.glob("*.jpg"))) == doc["frames_with_errors"]  # fewer than the default limit of 20
     assert "errors.json" in capsys.readouterr().out
     assert evaluate.main(["parts-seg", "--data", str(root), "--errors", str(errs), "--quiet"]) != 0
     assert "instance models" in capsys.readouterr().err
