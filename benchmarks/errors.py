@@ -85,8 +85,13 @@ class ErrorReport:
 
     def write(self) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
+        used: set[str] = set()
         for _, name, jpeg in self._images:
-            (self.out / f"{Path(name).stem}.jpg").write_bytes(jpeg)
+            stem = Path(name).stem
+            if stem in used:  # same file name in two folders of the data set: keep both
+                stem = f"{stem}-{len(used)}"
+            used.add(stem)
+            (self.out / f"{stem}.jpg").write_bytes(jpeg)
         path = self.out / "errors.json"
         path.write_text(json.dumps({"match_iou": MATCH_IOU, "frames_with_errors": len(self.frames),
                                     "missed": sum(len(f["missed"]) for f in self.frames),

@@ -26,7 +26,7 @@ SEMANTIC_MODEL = "parts-seg"
 DEFECT_CLASSES = ("defect",)
 # A part counts as defective when at least this many defect pixels lie on it. Picked on a validation clip
 # (seed 11, 48 frames, not the demo's): 16 px flagged 163 parts, 161 of them truly defective, against 275
-# flagged (113 wrongly) at 4 px; the 46 truly defective parts it misses show a defect of a few pixels.
+# flagged (113 wrongly) at 4 px; the 46 truly defective parts it misses show at most 11 defect pixels.
 MIN_DEFECT_PX = 16
 
 

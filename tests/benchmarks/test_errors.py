@@ -67,3 +67,12 @@ def test_report_without_images_and_a_bad_limit(tmp_path):
     assert not list(tmp_path.glob("*.jpg"))
     with pytest.raises(InputError, match="0 or more"):
         ErrorReport(tmp_path, limit=-1)
+
+
+def test_same_file_name_in_two_folders_keeps_both_images(tmp_path):
+    gt = _masks([[0, 0, 10, 10]])
+    report = ErrorReport(tmp_path)
+    for name in ("left/000001.png", "right/000001.png"):
+        report.add(name, np.zeros(HW + (3,), np.uint8), InstanceResult.empty(HW, NAMES), gt, np.array([0]), NAMES)
+    report.write()
+    assert len(list(tmp_path.glob("*.jpg"))) == 2
