@@ -4,7 +4,10 @@ Counts say how often a model is wrong; this says where. Predictions are matched 
 best score first, class-agnostic, at mask IoU ≥ 0.5 (a detection of the right part with the wrong class
 still counts the part). Unmatched truth parts are "missed", unmatched predictions "extra". Each missed part
 also records how well the closest prediction fits it (`best_iou`): near 0 means nothing was found there,
-0.2-0.5 means a detection landed on it with a poor mask (often one covering a neighbour too).
+0.2-0.5 means a detection landed on it with a poor mask (often one covering a neighbour too), and whether
+the centre of its box lies on another part's pixels (`centre_covered`: a part under the middle of another,
+the hardest case for a centre-based head); errors.json also tallies, over every truth part of every frame,
+how many of each kind there were and how many were missed (`by_centre`).
 
 DIR gets errors.json (every frame with a miss or an extra) and a JPEG per frame for the worst `limit`
 frames (largest count error first): truth on the left (missed parts outlined red), predictions on the
@@ -47,6 +50,19 @@ def match(pred: InstanceResult, gt_masks: CropMasks, *, iou: float = MATCH_IOU
     return pred_to_gt, gt_to_pred, ious
 
 
+def centre_covered(masks: CropMasks) -> np.ndarray:
+    """(N,) bool: the pixel at the centre of part i's box belongs to another part's (visible) mask."""
+    o = masks.origins_xyxy.astype(np.int64)
+    cx, cy = (o[:, 0] + o[:, 2]) // 2, (o[:, 1] + o[:, 3]) // 2
+    near = ((o[None, :, 0] <= cx[:, None]) & (cx[:, None] < o[None, :, 2]) &
+            (o[None, :, 1] <= cy[:, None]) & (cy[:, None] < o[None, :, 3]))
+    np.fill_diagonal(near, False)
+    out = np.zeros(len(o), bool)
+    for i, j in zip(*np.nonzero(near)):
+        out[i] |= bool(masks.crops[j][cy[i] - o[j, 1], cx[i] - o[j, 0]])
+    return out
+
+
 @dataclass
 class ErrorReport:
     """Collects the frames with errors; `write` puts errors.json and the worst frames' JPEGs in `out`."""
@@ -54,6 +70,8 @@ class ErrorReport:
     out: Path
     limit: int = 20
     frames: list[dict] = field(default_factory=list)
+    by_centre: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {k: {"truth": 0, "missed": 0} for k in ("covered", "free")})
     _images: list[tuple[int, str, bytes]] = field(default_factory=list)  # (|count error|, name, JPEG), worst first
 
     def __post_init__(self) -> None:
@@ -65,12 +83,17 @@ class ErrorReport:
         pred_to_gt, gt_to_pred, ious = match(pred, gt_masks)
         missed = np.flatnonzero(gt_to_pred < 0)
         extra = np.flatnonzero(pred_to_gt < 0)
+        covered = centre_covered(gt_masks)
+        for key, sel in (("covered", covered), ("free", ~covered)):
+            self.by_centre[key]["truth"] += int(sel.sum())
+            self.by_centre[key]["missed"] += int((sel & (gt_to_pred < 0)).sum())
         if len(missed) == 0 and len(extra) == 0:
             return
         rec = {"image": name, "truth": len(gt_masks), "found": len(pred),
                "missed": [{"class": class_names[int(gt_class[g])], "area": int(gt_masks.areas[g]),
                            "xyxy": [int(v) for v in gt_masks.origins_xyxy[g]],
-                           "best_iou": round(float(ious[:, g].max(initial=0.0)), 3)} for g in missed],
+                           "best_iou": round(float(ious[:, g].max(initial=0.0)), 3),
+                           "centre_covered": bool(covered[g])} for g in missed],
                "extra": [{"class": pred.class_name(int(pred.class_id[p])), "score": round(float(pred.scores[p]), 3),
                           "xyxy": [round(float(v), 1) for v in pred.xyxy[p]],
                           "best_iou": round(float(ious[p].max(initial=0.0)), 3)} for p in extra]}
@@ -96,7 +119,7 @@ class ErrorReport:
         path.write_text(json.dumps({"match_iou": MATCH_IOU, "frames_with_errors": len(self.frames),
                                     "missed": sum(len(f["missed"]) for f in self.frames),
                                     "extra": sum(len(f["extra"]) for f in self.frames),
-                                    "frames": self.frames}, indent=1))
+                                    "by_centre": self.by_centre, "frames": self.frames}, indent=1))
         return path
 
 

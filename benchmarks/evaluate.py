@@ -227,6 +227,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         path = report.write()
         print(f"  {len(report.frames)} frames with a missed or an extra part → {path} "
               f"(and images of the worst {min(len(report.frames), report.limit)})")
+        c, f = report.by_centre["covered"], report.by_centre["free"]
+        print(f"  missed: {c['missed']} of {c['truth']} parts whose box centre lies on another part, "
+              f"{f['missed']} of the other {f['truth']}")
     return 0
 
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeseg.bench.errors import ErrorReport, match
+from edgeseg.bench.errors import ErrorReport, centre_covered, match
 from edgeseg.errors import InputError
 from edgeseg.masks import CropMasks
 from edgeseg.results import InstanceResult
@@ -53,9 +53,24 @@ def test_report_lists_misses_and_extras_and_keeps_the_worst_frames(tmp_path):
                                           "best_iou": 0.0}]
     b = doc["frames"][0]
     assert b["image"] == "b.png" and b["truth"] == 2 and b["found"] == 1
-    assert b["missed"] == [{"class": "washer", "area": 100, "xyxy": [30, 0, 40, 10], "best_iou": 0.0}]
+    assert b["missed"] == [{"class": "washer", "area": 100, "xyxy": [30, 0, 40, 10], "best_iou": 0.0,
+                            "centre_covered": False}]
+    # Every truth part of every frame is tallied, recorded or not: 2 + 2 + 2 + 0 + 2, 3 of them missed.
+    assert doc["by_centre"] == {"covered": {"truth": 0, "missed": 0}, "free": {"truth": 8, "missed": 3}}
     assert sorted(p.name for p in (tmp_path / "errs").iterdir()) == ["c.jpg", "errors.json"]  # limit 1: the worst
     assert cv2.imread(str(tmp_path / "errs" / "c.jpg")).shape == (40, 120, 3)  # truth | predictions
+
+
+def test_centre_covered_only_by_another_parts_pixels():
+    ring = np.ones((20, 20), bool)
+    ring[5:15, 5:15] = False  # a washer: its centre (10, 10) is its hole, background
+    bar = np.ones((4, 30), bool)  # a bar lying across the middle of a square
+    square = np.ones((20, 20), bool)
+    square[8:12, :] = False  # the square's visible pixels: what the bar leaves of it
+    masks = CropMasks([ring, square, bar, np.ones((2, 2), bool)],
+                      np.array([[0, 0, 20, 20], [30, 10, 50, 30], [25, 18, 55, 22], [56, 0, 58, 2]], np.int32), HW)
+    assert centre_covered(masks).tolist() == [False, True, False, False]
+    assert centre_covered(_masks([])).shape == (0,)
 
 
 def test_report_without_images_and_a_bad_limit(tmp_path):
