@@ -12,8 +12,8 @@ and a cosine schedule, then is exported to one ONNX file (opset 17) with its spe
 The shipped models are trained in stages: stage 1 is the defaults from scratch; each later stage fine-tunes
 the previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 7). Exactly (torch 1 thread
 each unless --threads says otherwise; on an idle box here parts-seg runs 0.44 s per step, about 28 minutes
-for its four stages; parts-inst stages 1 and 2 run 0.62 s per step, about 10 and 9 minutes, and stages 3 to
-5 took about 35, 33 and 16: 1 h 45 min in all):
+for its four stages; parts-inst stages 1 and 2 run 0.63 and 0.62 s per step, about 11 and 10 minutes with
+their frames, and stages 3 to 5 took about 35, 33 and 16: 1 h 45 min in all):
 
     # parts-inst, stage 1 (1000 steps), stage 2 (900 steps, IoU-aware score target, radius 1 cell),
     # stage 3 (3200 steps, more frames with few and overlapping parts), stages 4 and 5 (whole 384×640
