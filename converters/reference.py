@@ -21,7 +21,7 @@ INST_CLASSES = ("hex_nut", "washer", "capsule")
 NM = 16
 # parts-inst's operating point, chosen on validation frames (not the held-out ones): class-agnostic NMS,
 # because neighbouring cells sometimes name one part with two classes.
-INST_DECODE = DecodeDefaults(conf=0.35, iou=0.6, class_agnostic=True, max_det=300)
+INST_DECODE = DecodeDefaults(conf=0.3, iou=0.5, class_agnostic=True, max_det=300)
 REFERENCE_NAMES = ("parts-seg", "parts-inst")
 
 

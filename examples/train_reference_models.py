@@ -1,55 +1,49 @@
 """Train, export and check edgeseg's two reference models on synthetic factory-line scenes (CPU only).
 
-    python examples/train_reference_models.py parts-seg  --out sdk/assets      # semantic, ~12 min
-    python examples/train_reference_models.py parts-inst --out sdk/assets      # instance, ~11 min
+    python examples/train_reference_models.py parts-inst --recipe --out sdk/assets \
+        --checkpoint converters/weights/parts-inst.pt     # the shipped instance model, 35 min
+    python examples/train_reference_models.py parts-seg --recipe --out sdk/assets \
+        --checkpoint converters/weights/parts-seg.pt      # the shipped semantic model
     python examples/train_reference_models.py parts-inst --eval-only --out sdk/assets   # held-out figures
 
-The recipe is the argparse defaults below, seeded end to end: training frames come from
-edgeseg.bench.scenes (seed 1, part counts 0..250, mostly 1280×720), held-out frames from seed 9999.
-Each model trains on random crops of the letterboxed input (flips as the only augmentation) with AdamW
-and a cosine schedule, then is exported to one ONNX file (opset 17) with its spec embedded.
+The recipe is the argparse defaults below plus each stage's options in RECIPES, seeded end to end: training
+frames come from edgeseg.bench.scenes (seed 1, part counts 0..250, mostly 1280×720), held-out frames from
+seed 9999. Each model trains on random crops of the letterboxed input (flips as the only augmentation) with
+AdamW and a cosine schedule, then is exported to one ONNX file (opset 17) with its spec embedded.
 
-The shipped models are trained in stages: stage 1 is the defaults from scratch; each later stage fine-tunes
-the previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 7). Exactly (torch 1 thread
-each unless --threads says otherwise; on an idle box here parts-seg runs 0.44 s per step, about 28 minutes
-for its four stages; parts-inst stages 1 and 2 run 0.63 and 0.62 s per step, about 11 and 10 minutes with
-their frames, and stages 3 to 5 took about 35, 33 and 16: 1 h 45 min in all):
-
-    # parts-inst, stage 1 (1000 steps), stage 2 (900 steps, IoU-aware score target, radius 1 cell),
-    # stage 3 (3200 steps, more frames with few and overlapping parts), stages 4 and 5 (whole 384×640
-    # frames instead of crops, the best-placed cell of each part aiming at 1: --peak)
-    python examples/train_reference_models.py parts-inst --out /tmp/s1 --checkpoint /tmp/inst1.pt
-    python examples/train_reference_models.py parts-inst --out /tmp/s2 --init /tmp/inst1.pt \
-        --seed 2 --frames 320 --steps 900 --lr 1.5e-3 --warmup 30 --iou-aware --radius 1.0 \
-        --checkpoint /tmp/inst2.pt
-    python examples/train_reference_models.py parts-inst --out /tmp/s3 --init /tmp/inst2.pt \
-        --seed 5 --frames 720 --steps 3200 --lr 1.5e-3 --warmup 50 --iou-aware --radius 1.0 \
-        --overlap-rate 0.3 --objects-power 2 --workers 1 --checkpoint /tmp/inst3.pt
-    python examples/train_reference_models.py parts-inst --out /tmp/s4 --init /tmp/inst3.pt \
-        --seed 6 --frames 600 --steps 1500 --batch 4 --crop 384 640 --lr 6e-4 --warmup 30 --iou-aware --peak \
-        --radius 1.0 --overlap-rate 0.2 --objects-power 2 --workers 1 --checkpoint /tmp/inst4.pt
-    python examples/train_reference_models.py parts-inst --out sdk/assets --init /tmp/inst4.pt \
-        --seed 7 --frames 500 --steps 1200 --batch 4 --crop 384 640 --lr 4e-4 --warmup 20 --iou-aware --peak \
-        --radius 1.0 --overlap-rate 0.2 --objects-power 2 --threads 2 --checkpoint converters/weights/parts-inst.pt
-    # parts-seg, stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
-    # stage 4 (400 steps, lr 3.5e-4)
-    python examples/train_reference_models.py parts-seg --out /tmp/s1 --checkpoint /tmp/seg1.pt
-    python examples/train_reference_models.py parts-seg --out /tmp/s2 --init /tmp/seg1.pt \
-        --seed 2 --frames 160 --steps 1100 --lr 1.5e-3 --warmup 30 --defect-rate 0.8 --checkpoint /tmp/seg2.pt
-    python examples/train_reference_models.py parts-seg --out /tmp/s3 --init /tmp/seg2.pt \
-        --seed 3 --frames 160 --steps 600 --lr 7e-4 --warmup 20 --defect-rate 0.8 --checkpoint /tmp/seg3.pt
-    python examples/train_reference_models.py parts-seg --out sdk/assets --init /tmp/seg3.pt \
-        --seed 4 --frames 160 --steps 400 --lr 3.5e-4 --warmup 20 --defect-rate 0.8 \
-        --checkpoint converters/weights/parts-seg.pt
+The shipped models are trained in stages (RECIPES; `--recipe` runs them all, keeping each stage's weights in
+--work so a stopped run resumes): stage 1 is the defaults from scratch; each later stage fine-tunes the
+previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 7).
+- parts-inst: stage 1 (1000 steps), stage 2 (900 steps, IoU-aware score target, radius 1 cell), stage 3
+  (3200 steps, more frames with few and overlapping parts), stages 4 and 5 (whole 384×640 frames instead of
+  crops, the best-placed cell of each part aiming at 1: --peak), all in bfloat16 autocast with channels-last
+  tensors (--bf16) on 2 threads. Measured on an idle box here (2 cores with AVX-512 BF16): 0.19-0.21 s per
+  step in stages 1-3, 0.31-0.33 in stages 4-5, 34.7 min for the five stages with their frames (35 min 12 s
+  wall-clock for the whole command, export and evaluation included).
+- parts-seg: stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
+  stage 4 (400 steps, lr 3.5e-4), in float32. The shipped weights were trained on 1 thread: 0.44 s per step,
+  about 28 minutes for the four stages; on 2 threads a step takes 0.30 s (40 steps timed), so about 20 min.
+  The same stages in bfloat16 took 11.6 min but reached held-out mIoU 0.913 (N 0-50) against 0.920, and
+  0.897 against 0.903 at N = 200, so parts-seg stays in float32.
+Where the speed came from (parts-inst, per step of stage-1 crops): float32 0.34 s on 2 threads (0.63 s on 1),
+0.07 s of it in the loss, mostly building mask targets from full-size indicator maps (now one bincount,
+`cell_shares`, equal to the old targets bit for bit; at 384×640 the loss went 0.22 → 0.13 s); bfloat16 with
+channels-last halves forward and backward (0.26 → 0.13 s).
+The previously shipped parts-inst came from the same five stages in float32 on 1 thread (0.62-0.63 s per
+step, 1 h 45 min). Against it the bfloat16 model has the same held-out mask AP (0.980 / 0.883 at N ≤ 50,
+0.972 / 0.815 at N = 100, 0.946 / 0.714 at N = 200) and counts a little worse at N ≤ 50: exact on 0.82 of
+the held-out frames against 0.86, 0.865 of the validation frames against 0.89 (each at its own operating
+point). It ships because it is what this script makes in well under an hour; a sixth bfloat16 stage (seed
+8, 1200 steps) did not close the gap (0.865 on validation).
 
 (--checkpoint also saves the final state dict, whose state_hash is the exported spec's source_hash.)
-The instance model's decoding operating point (conf 0.35, IoU 0.6, class-agnostic NMS; --conf/--iou/
---agnostic) was picked on validation frames of seed 4242, re-checked on seeds 4242 and 4343 for the stage-5
-model (it ties the best point of a conf × IoU sweep), and is stored in the spec (decode_defaults),
-so the runtime uses it by default.
+The instance model's decoding operating point (conf 0.3, IoU 0.5, class-agnostic NMS; --conf/--iou/
+--agnostic) was picked on 200 validation frames (seeds 4242 and 4343, N ≤ 50) and checked on 30 frames each
+at N = 100 and 200 (the best of conf 0.3-0.4 × IoU 0.5-0.6 on all three), and is stored in the spec
+(decode_defaults), so the runtime uses it by default.
 
-Tried on top of stage 5 and not kept (exact count on 200 validation frames with N ≤ 50, seeds 4242 and
-4343; the shipped model 0.89, noise ±0.02): a sixth stage with N ≤ 120 (0.89), N ≤ 60 and overlap 0.35
+Tried on top of stage 5 of the previous float32 model and not kept (exact count on 200 validation frames with
+N ≤ 50, seeds 4242 and 4343; that model 0.89, noise ±0.02): a sixth stage with N ≤ 120 (0.89), N ≤ 60 and overlap 0.35
 (0.89), 2000 fresh frames (0.90); positives within a quarter of the box size of its centre, not 1 cell
 (0.85 at its best operating point: more off-centre duplicates); a quality-focal score loss, power 1 or 2
 (0.83 / 0.86); a second prediction slot per cell, for parts sharing a centre (0.905; 0.92 with mask-IoU
@@ -70,6 +64,17 @@ weights) and fine-tuned like stage 5 (seed 8, 1500 steps): head branches 64 → 
 parameters, inference 30 → 41 ms) 0.90-0.905; backbone stride 16 / 32 and neck wider (c4 192, c5 224, p4 160:
 2.8 M parameters) 0.87-0.88. A plain sixth stage gets 0.89-0.90, so the plateau is not the head's or the
 backbone's width.
+Its 22 miscounted validation frames, part by part (matched by box IoU ≥ 0.3): 18 parts not found, 8 found
+twice or spurious. 12 of the 18 lie under the middle of another part, and 11 of those have a candidate with
+the right box scoring 0.82-0.92, suppressed by the detection of the part on top, whose box overlaps theirs by
+IoU 0.46-0.84 (half of them the same class, so class-aware NMS cannot help: it finds 3 more parts and adds 13
+duplicates); the other 6 score below 0.35. And duplicates overlap their part's kept box by IoU 0.6-0.8 often
+enough that NMS IoU 0.7 finds 4 more parts but adds 19 duplicates.
+A one-to-one head (as in YOLOv10: a second head, starting as a copy of the first and trained beside it, one
+positive cell per part, the one inside its box whose prediction fits best by score^0.5 · IoU^6, so that the
+decoder would need no box suppression that also drops a part under another), 1500 steps from that model:
+0.875 at best (conf 0.08, NMS IoU 0.5), 0.665 at NMS IoU 0.9 and 0.16-0.42 without NMS. Its scores do not learn
+one sharp peak per part in a fine-tune; from scratch it would need far longer training than this budget.
 
 - parts-seg: `PartsSegNet`, input 736×1280 (a 1280×720 frame at scale 1), classes background / part /
   defect (scratch and spot merged: both are a few pixels per part), logits at stride 1.
@@ -96,6 +101,7 @@ from edgeseg.preprocess import preprocess
 from edgeseg.convert.reference import INST_HW, NM, SEG_CLASSES, SEG_HW
 from edgeseg.spec import DecodeDefaults, InputSpec
 
+DEFAULT_RADIUS = rm.CENTRE_RADIUS
 SEG_LUT = np.array([0, 1, 2, 2], np.uint8)  # scene semantic ids belt, part, scratch, spot → ours
 # Frame sizes (W, H) and how often training draws them: mostly the 1280×720 line camera.
 SIZES = ((1280, 720), (1600, 900), (800, 600), (720, 720))
@@ -180,8 +186,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     if args.init:
         model.load_state_dict(torch.load(args.init))
         print(f"fine-tuning from {args.init}", flush=True)
-    if args.radius is not None:
-        rm.CENTRE_RADIUS = args.radius
+    rm.CENTRE_RADIUS = args.radius if args.radius is not None else DEFAULT_RADIUS
     inst_loss = functools.partial(rm.instance_loss, iou_aware=args.iou_aware, peak=args.peak)
     print(f"{args.model}: {rm.param_count(model):,} parameters", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -193,30 +198,36 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     crop_hw = tuple(args.crop)
     t1 = time.perf_counter()
     model.train()
+    if args.bf16:  # NHWC convolutions in bfloat16 (AVX-512 BF16 / AMX): about 2x faster steps here
+        model = model.to(memory_format=torch.channels_last)
     for step in range(args.steps):
         idx = rng.integers(len(frames), size=args.batch)
         batch = [random_crop(rng, list(frames[int(i)][:2]), crop_hw) for i in idx]
         x = torch.from_numpy(np.stack([b[0] for b in batch])).float() / 255
-        if seg:
+        if args.bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            out = model(x) if seg else model.raw(x)
+        if seg:  # losses in float32 either way
             y = torch.from_numpy(np.stack([b[1] for b in batch])).long()
-            loss, parts = rm.semantic_loss(model(x), y, class_weight), {}
+            loss, parts = rm.semantic_loss(out.float(), y, class_weight), {}
         else:
             ids = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.int64))
             classes = [torch.from_numpy(frames[int(i)][2]) for i in idx]
-            loss, parts = inst_loss(model.raw(x), ids, classes, generator=gen)
+            loss, parts = inst_loss(tuple(o.float() for o in out), ids, classes, generator=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         if step % 50 == 0 or step == args.steps - 1:
             el = time.perf_counter() - t1
-            print(f"step {step:5d} loss {float(loss):.4f} {parts} {el / (step + 1):.2f} s/step, {el / 60:.1f} min",
+            print(f"step {step:5d} loss {loss.item():.4f} {parts} {el / (step + 1):.2f} s/step, {el / 60:.1f} min",
                   flush=True)
         if args.checkpoint and (step + 1) % 250 == 0:
             torch.save(model.state_dict(), args.checkpoint)
     print(f"trained {args.steps} steps in {(time.perf_counter() - t1) / 60:.1f} min "
           f"(+{(t1 - t0) / 60:.1f} min making frames)", flush=True)
-    return model
+    return model.to(memory_format=torch.contiguous_format)
 
 
 def export(model: torch.nn.Module, name: str, out_dir: Path, decode: DecodeDefaults | None = None) -> Path:
@@ -332,7 +343,71 @@ def evaluate_inst(args: argparse.Namespace, path: Path) -> None:
         _print_timings(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
+# The shipped models' recipes: each stage's options; every stage after the first fine-tunes the one before
+# (--init) with a fresh cosine schedule on fresh frames. `--recipe` runs them all.
+RECIPES = {
+    "parts-inst": (
+        "--bf16",  # 1000 steps from scratch, 256×256 crops
+        "--bf16 --seed 2 --frames 320 --steps 900 --lr 1.5e-3 --warmup 30 --iou-aware --radius 1.0",
+        "--bf16 --seed 5 --frames 720 --steps 3200 --lr 1.5e-3 --warmup 50 --iou-aware --radius 1.0 "
+        "--overlap-rate 0.3 --objects-power 2",  # more frames with few, overlapping parts
+        "--bf16 --seed 6 --frames 600 --steps 1500 --batch 4 --crop 384 640 --lr 6e-4 --warmup 30 --iou-aware "
+        "--peak --radius 1.0 --overlap-rate 0.2 --objects-power 2",  # whole 384×640 inputs
+        "--bf16 --seed 7 --frames 500 --steps 1200 --batch 4 --crop 384 640 --lr 4e-4 --warmup 20 --iou-aware "
+        "--peak --radius 1.0 --overlap-rate 0.2 --objects-power 2",
+    ),
+    "parts-seg": (  # float32: in bfloat16 the same stages take 11.6 min but reach mIoU 0.913, not 0.920
+        "",  # 1500 steps from scratch, 192×256 crops
+        "--seed 2 --frames 160 --steps 1100 --lr 1.5e-3 --warmup 30 --defect-rate 0.8",
+        "--seed 3 --frames 160 --steps 600 --lr 7e-4 --warmup 20 --defect-rate 0.8",
+        "--seed 4 --frames 160 --steps 400 --lr 3.5e-4 --warmup 20 --defect-rate 0.8",
+    ),
+}
+
+
+def run_recipe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> torch.nn.Module:
+    """Every stage of RECIPES[args.model] in turn; each stage's weights go to --work (a stage whose
+    weights are already there is skipped, so a stopped run resumes at the stage it was in)."""
+    import tempfile
+
+    work = args.work or Path(tempfile.mkdtemp(prefix=f"{args.model}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    t0, prev = time.perf_counter(), None
+    stages = RECIPES[args.model]
+    for k, opts in enumerate(stages, start=1):
+        weights = work / f"{args.model}-stage{k}.pt"
+        if weights.exists():
+            print(f"stage {k}/{len(stages)}: {weights} exists, skipped", flush=True)
+        else:
+            print(f"stage {k}/{len(stages)}: {opts}", flush=True)
+            stage = finish_args(parser.parse_args([args.model, *opts.split(), "--threads", str(args.threads),
+                                                   "--workers", str(args.workers),
+                                                   *(["--init", str(prev)] if prev else [])]))
+            model = train(stage)
+            torch.save(model.state_dict(), weights.with_suffix(".part"))
+            weights.with_suffix(".part").replace(weights)
+        prev = weights
+    print(f"{args.model}: {len(stages)} stages in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    return load_weights(args.model, prev)
+
+
+def load_weights(name: str, path: Path) -> torch.nn.Module:
+    model = rm.PartsSegNet(len(SEG_CLASSES)) if name == "parts-seg" else rm.PartsInstNet(len(CLASS_NAMES), NM)
+    model.load_state_dict(torch.load(path))
+    return model
+
+
+def finish_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the defaults that differ between the two models."""
+    seg = args.model == "parts-seg"
+    args.frames = args.frames or (240 if seg else 480)
+    args.defect_rate = args.defect_rate if args.defect_rate is not None else (0.5 if seg else 0.15)
+    args.steps = args.steps or (1500 if seg else 1000)
+    args.crop = args.crop or ([192, 256] if seg else [256, 256])
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=["parts-seg", "parts-inst"])
     p.add_argument("--out", type=Path, default=Path("sdk/assets"), help="folder for <model>.onnx")
@@ -347,7 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, nargs=2, default=None, help="training crop H W (seg 192 256, inst 256 256)")
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads")
+    p.add_argument("--threads", type=int, default=2, help="torch and onnxruntime threads")
+    p.add_argument("--bf16", action="store_true",
+                   help="train in bfloat16 autocast with channels-last tensors (about 2x faster on CPUs with BF16)")
     p.add_argument("--workers", type=int, default=2, help="processes making training frames")
     p.add_argument("--init", type=Path, default=None, help="start from this state dict (fine-tuning)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default min(200, steps/10))")
@@ -363,22 +440,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-only", action="store_true", help="only evaluate <out>/<model>.onnx")
     p.add_argument("--eval-seed", type=int, default=9999)
     p.add_argument("--eval-frames", type=int, default=100)
-    p.add_argument("--conf", type=float, default=0.35)
-    p.add_argument("--iou", type=float, default=0.6)
+    p.add_argument("--conf", type=float, default=0.3)
+    p.add_argument("--iou", type=float, default=0.5)
     p.add_argument("--agnostic", action=argparse.BooleanOptionalAction, default=True,
                    help="class-agnostic NMS in the evaluation (neighbouring cells may disagree on the class)")
-    args = p.parse_args(argv)
+    p.add_argument("--recipe", action="store_true",
+                   help="run every stage of the shipped model's recipe (RECIPES), then export and evaluate")
+    p.add_argument("--work", type=Path, default=None, help="--recipe: folder for each stage's weights (resumable)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    args = finish_args(p.parse_args(argv))
     seg = args.model == "parts-seg"
-    args.frames = args.frames or (240 if seg else 480)
-    args.defect_rate = args.defect_rate if args.defect_rate is not None else (0.5 if seg else 0.15)
-    args.steps = args.steps or (1500 if seg else 1000)
-    args.crop = args.crop or ([192, 256] if seg else [256, 256])
     torch.set_num_threads(args.threads)
     path = args.out / f"{args.model}.onnx"
     if not args.eval_only:
-        if args.from_checkpoint:
-            model = rm.PartsSegNet(len(SEG_CLASSES)) if seg else rm.PartsInstNet(len(CLASS_NAMES), NM)
-            model.load_state_dict(torch.load(args.checkpoint))
+        if args.recipe:
+            model = run_recipe(args, p)
+            if args.checkpoint:
+                torch.save(model.state_dict(), args.checkpoint)
+        elif args.from_checkpoint:
+            model = load_weights(args.model, args.checkpoint)
         else:
             model = train(args)
             if args.checkpoint:

@@ -62,6 +62,18 @@ def test_assign_centre_cells_and_conflicts():
     assert (rm.assign(torch.zeros(0, 4), 4, 4) == -1).all()
 
 
+def test_cell_shares_equal_pooled_indicators():
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, 5, (6, 10), generator=g).repeat_interleave(8, 0).repeat_interleave(8, 1)  # 48×80
+    ids[torch.rand(ids.shape, generator=g) < 0.3] = 7  # ragged edges: cells shared by several ids
+    wanted = torch.tensor([7, 0, 4, 7, 2])  # repeats and background are allowed
+    ref = torch.nn.functional.avg_pool2d((ids[None] == wanted[:, None, None]).float()[:, None], rm.PROTO_STRIDE)[:, 0]
+    got = rm.cell_shares(ids, wanted)
+    assert got.shape == (5, 12, 20)
+    assert torch.equal(got, ref)
+    assert torch.allclose(rm.cell_shares(ids, torch.unique(ids)).sum(0), torch.ones(12, 20))
+
+
 def test_losses_finite_and_backprop():
     seg = rm.PartsSegNet(3)
     y = torch.randint(0, 3, (2, 32, 32))
