@@ -103,7 +103,7 @@ import torch
 from edgeseg.bench.scenes import CLASS_NAMES, SceneOptions, make_scene
 from edgeseg.convert import reference_models as rm
 from edgeseg.preprocess import preprocess
-from edgeseg.convert.reference import INST_HW, NM, SEG_CLASSES, SEG_HW
+from edgeseg.convert.reference import INST_DECODE, INST_HW, NM, SEG_CLASSES, SEG_HW
 from edgeseg.spec import DecodeDefaults, InputSpec
 
 DEFAULT_RADIUS = rm.CENTRE_RADIUS
@@ -447,8 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-only", action="store_true", help="only evaluate <out>/<model>.onnx")
     p.add_argument("--eval-seed", type=int, default=9999)
     p.add_argument("--eval-frames", type=int, default=100)
-    p.add_argument("--conf", type=float, default=0.3)
-    p.add_argument("--iou", type=float, default=0.5)
+    p.add_argument("--conf", type=float, default=INST_DECODE.conf)
+    p.add_argument("--iou", type=float, default=INST_DECODE.iou)
     p.add_argument("--agnostic", action=argparse.BooleanOptionalAction, default=True,
                    help="class-agnostic NMS in the evaluation (neighbouring cells may disagree on the class)")
     p.add_argument("--recipe", action="store_true",
