@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from edgeseg.bench.errors import ErrorReport
-from edgeseg.cli.commands import add_decode_options, add_model_options, command_parser, run
+from edgeseg.cli.commands import add_decode_options, add_model_options, command_parser, decode_options, run
 from edgeseg.bench.metrics import ConfusionIoU, MaskAP, count_errors
 from edgeseg.cli.progress import Progress
 from edgeseg.errors import InputError
@@ -203,13 +203,13 @@ def print_report(fig: dict, model: str) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from edgeseg.device_info import fingerprint
-    from edgeseg.segmenter import default_instance_options, load
+    from edgeseg.segmenter import load
 
     data = GroundTruth(args.data, args.annotations)
     if args.label_names:
         data.semantic_classes = tuple(s.strip() for s in args.label_names.split(","))
     with load(args.model, backend=args.backend, device=args.device, threads=args.threads) as seg:
-        seg.instance = default_instance_options(seg.spec, conf=args.conf, iou=args.iou, max_det=args.max_det)
+        seg.instance = decode_options(seg.spec, args)
         report = None
         if args.errors:
             if seg.spec.task.value != "instance":

@@ -38,7 +38,35 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_decode_options(p: argparse.ArgumentParser) -> None:
-    """--conf, --iou, --max-det: override the model's own operating point (spec.decode_defaults)."""
+    """--conf, --iou, --max-det, --cross-class-mask-iou: override the model's own operating point
+    (spec.decode_defaults)."""
     p.add_argument("--conf", type=float, help="instance confidence threshold (default: the model's own)")
     p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the model's own)")
     p.add_argument("--max-det", type=int, help="most instances per frame (default: the model's own)")
+    p.add_argument("--cross-class-mask-iou", type=_cross_class_mask_iou, metavar="M|off",
+                   help="YOLO-seg class-agnostic NMS: boxes of different classes suppress each other only if "
+                        "their masks overlap above M too; 'off' for box NMS alone (default: the model's own)")
+
+
+def _cross_class_mask_iou(text: str) -> float:
+    """--cross-class-mask-iou: a number in 0..1, or 'off' (returned as -1)."""
+    if text.strip().lower() == "off":
+        return -1.0  # decode_options: box NMS alone
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in 0..1 or 'off', got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in 0..1 or 'off', got {text!r}")
+    return v
+
+
+def decode_options(spec, args: argparse.Namespace):
+    """The model's own instance options (spec.decode_defaults) with add_decode_options' flags applied."""
+    from dataclasses import replace
+
+    from edgeseg.segmenter import default_instance_options
+
+    opts = default_instance_options(spec, conf=args.conf, iou=args.iou, max_det=args.max_det)
+    m = getattr(args, "cross_class_mask_iou", None)
+    return opts if m is None else replace(opts, cross_class_mask_iou=None if m < 0 else m)

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeseg.cli.commands import add_decode_options, add_model_options
+from edgeseg.cli.commands import add_decode_options, add_model_options, decode_options
 from edgeseg.errors import EdgeSegError
 
 
@@ -110,13 +110,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edgeseg.cli.progress import Progress
     from edgeseg.media import collect_sources, read_image, video_frames
     from edgeseg.results import InstanceResult
-    from edgeseg.segmenter import default_instance_options, load
+    from edgeseg.segmenter import load
 
     sources = collect_sources(args.inputs)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     seg = load(args.model, backend=args.backend, device=args.device, threads=args.threads)
-    seg.instance = default_instance_options(seg.spec, conf=args.conf, iou=args.iou, max_det=args.max_det)
+    seg.instance = decode_options(seg.spec, args)
     coco: list[dict] = []
     images: list[dict] = []
     failures: list[str] = []

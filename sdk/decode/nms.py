@@ -12,19 +12,27 @@ Class-aware NMS offsets each class's boxes far apart, so boxes of different clas
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
+
+# (i, j) candidate indices of box pairs overlapping above the IoU → which of those pairs really suppress.
+PairTest = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 # Pairs examined per numpy step: bounds memory (~100 bytes a pair) however crowded the frame is.
 _CHUNK_PAIRS = 1_000_000
 _MAX_ROUNDS = 64
 
 
-def nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray | None, iou: float, max_det: int) -> np.ndarray:
+def nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray | None, iou: float, max_det: int,
+        pair_test: PairTest | None = None) -> np.ndarray:
     """Indices kept, best score first, at most `max_det`.
 
     xyxy (N, 4) float; scores (N,) float; class_id (N,) int or None for class-agnostic NMS.
     A box is suppressed by a kept, higher-scored box whose IoU with it exceeds `iou` (ties in score keep
     the lower index first). Boxes must be finite with positive width and height.
+    pair_test: called once with the overlapping pairs (i, j) (indices into the inputs); only the pairs it
+    returns True for suppress (e.g. "their masks overlap too").
     """
     n = len(xyxy)
     if n == 0 or max_det <= 0:
@@ -35,6 +43,9 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray | None, iou: 
         span = float(b.max() - min(b.min(), 0.0)) + 1.0
         b = b + (np.asarray(class_id)[order].astype(np.float64) * 2.0 * span)[:, None]
     hi, lo = _overlapping_pairs(b, iou)
+    if pair_test is not None and len(hi):
+        real = np.asarray(pair_test(order[hi], order[lo]), dtype=bool)
+        hi, lo = hi[real], lo[real]
     keep = _resolve(n, hi, lo)
     return order[np.flatnonzero(keep)[:max_det]]
 

@@ -10,7 +10,12 @@ class InstanceOptions:
     """conf: minimum class score kept.  iou: NMS overlap above which the lower-scored box is dropped.
     max_det: instances kept after NMS, best first.  class_agnostic: NMS across classes.
     mask_threshold: probability above which a pixel belongs to the mask.
-    max_candidates: boxes entering NMS, best first (bounds the cost on a flood of candidates)."""
+    max_candidates: boxes entering NMS, best first (bounds the cost on a flood of candidates).
+    cross_class_mask_iou: with class_agnostic (YOLO-seg models), two boxes of different classes overlapping
+    above `iou` suppress each other only if their masks (at prototype resolution) also overlap above this IoU;
+    boxes of one class suppress by box overlap alone. A capsule lying across a washer's middle or in a nut's
+    hole has a box much like the part under it but not its pixels, while a second, wrongly classed detection
+    of one part shares its pixels too. None: box NMS alone."""
 
     conf: float = 0.25
     iou: float = 0.7
@@ -18,6 +23,7 @@ class InstanceOptions:
     class_agnostic: bool = False
     mask_threshold: float = 0.5
     max_candidates: int = 30000
+    cross_class_mask_iou: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeseg.decode.crops import crop_origins, proto_masks
-from edgeseg.decode.nms import nms
+from edgeseg.decode.crops import crop_origins, logit, proto_masks
+from edgeseg.decode.nms import PairTest, nms
 from edgeseg.decode.options import InstanceOptions
 from edgeseg.errors import DecodeError
 from edgeseg.masks import CropMasks
@@ -73,9 +73,83 @@ def candidates_split(boxes: np.ndarray, scores: np.ndarray, coeffs: np.ndarray, 
             coeffs[idx].astype(np.float32))
 
 
-def select(cxcywh: np.ndarray, scores: np.ndarray, class_id: np.ndarray, opts: InstanceOptions
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Valid candidates through NMS: (kept indices into the inputs, their xyxy (K, 4) in input pixels)."""
+# Elements (candidates × window cells × coefficients) per numpy step of the mask test: bounds its memory.
+_MASK_CHUNK = 4_000_000
+
+
+def masks_overlap(protos: np.ndarray, coeffs: np.ndarray, xyxy_in: np.ndarray, input_hw: tuple[int, int],
+                  mask_threshold: float, min_iou: float) -> PairTest:
+    """Pair test for `nms`: do candidates i and j's masks overlap by IoU > min_iou?
+
+    Each mask is coeffs · protos thresholded at the prototype grid's cells whose centre lies strictly inside
+    its box (at least the one cell nearest it), computed once per candidate that is in a pair, all in one
+    window size so that pairs are compared by shifting one window onto the other."""
+    nm, ph, pw = protos.shape
+    sx, sy = input_hw[1] / pw, input_hw[0] / ph
+    xyxy_in = np.nan_to_num(xyxy_in, nan=0.0, posinf=0.0, neginf=0.0)  # invalid boxes never reach a pair
+    cells = np.empty((len(xyxy_in), 4), np.int64)  # [x0, y0, x1, y1) in grid cells
+    cells[:, 0] = np.floor(xyxy_in[:, 0] / sx + 0.5)
+    cells[:, 1] = np.floor(xyxy_in[:, 1] / sy + 0.5)
+    cells[:, 2] = np.ceil(xyxy_in[:, 2] / sx - 0.5)
+    cells[:, 3] = np.ceil(xyxy_in[:, 3] / sy - 0.5)
+    np.clip(cells[:, 0::2], 0, pw, out=cells[:, 0::2])
+    np.clip(cells[:, 1::2], 0, ph, out=cells[:, 1::2])
+    cells[:, 2:] = np.maximum(cells[:, 2:], np.minimum(cells[:, :2] + 1, [pw, ph]))
+    cells[:, :2] = np.minimum(cells[:, :2], cells[:, 2:] - 1)
+    cut = logit(mask_threshold)
+    grid = np.ascontiguousarray(protos.transpose(1, 2, 0))  # (ph, pw, nm)
+
+    def test(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        used, pos = np.unique(np.concatenate([i, j]), return_inverse=True)
+        a, b = pos[:len(i)], pos[len(i):]
+        c = cells[used]
+        size = c[:, 2:] - c[:, :2]  # (K, 2) w, h
+        wh, ww = int(size[:, 1].max()), int(size[:, 0].max())
+        rows, cols = np.arange(wh), np.arange(ww)
+        masks = np.empty((len(used), wh, ww), bool)
+        step = max(1, _MASK_CHUNK // (wh * ww * nm))
+        for s0 in range(0, len(used), step):
+            k = slice(s0, s0 + step)
+            ys = np.minimum(c[k, 1, None] + rows, ph - 1)
+            xs = np.minimum(c[k, 0, None] + cols, pw - 1)
+            win = grid[ys[:, :, None], xs[:, None, :]]  # (k, wh, ww, nm)
+            z = np.matmul(win.reshape(len(ys), wh * ww, nm), coeffs[used[k], :, None]).reshape(len(ys), wh, ww)
+            inside = (rows < size[k, 1, None])[:, :, None] & (cols < size[k, 0, None])[:, None, :]
+            masks[k] = (z > cut) & inside
+        area = masks.sum((1, 2))
+        inter = np.empty(len(i), np.int64)
+        step = max(1, _MASK_CHUNK // (wh * ww))
+        for s0 in range(0, len(i), step):
+            e = slice(s0, s0 + step)
+            rb = rows + (c[a[e], 1] - c[b[e], 1])[:, None]  # a's window rows in b's window
+            cb = cols + (c[a[e], 0] - c[b[e], 0])[:, None]
+            ok = ((rb >= 0) & (rb < wh))[:, :, None] & ((cb >= 0) & (cb < ww))[:, None, :]
+            other = masks[b[e, None, None], np.clip(rb, 0, wh - 1)[:, :, None], np.clip(cb, 0, ww - 1)[:, None, :]]
+            inter[e] = (masks[a[e]] & other & ok).sum((1, 2))
+        union = area[a] + area[b] - inter
+        return (union > 0) & (inter > min_iou * union)
+
+    return test
+
+
+def cross_class_masks_overlap(class_id: np.ndarray, masks_test: PairTest) -> PairTest:
+    """Pair test for `nms`: pairs of one class always suppress; pairs of two classes only if `masks_test`
+    says so (their masks are computed only for those pairs)."""
+
+    def test(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        real = class_id[i] == class_id[j]
+        cross = np.flatnonzero(~real)
+        if len(cross):
+            real[cross] = masks_test(i[cross], j[cross])
+        return real
+
+    return test
+
+
+def select(cxcywh: np.ndarray, scores: np.ndarray, class_id: np.ndarray, opts: InstanceOptions,
+           pair_test: PairTest | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Valid candidates through NMS: (kept indices into the inputs, their xyxy (K, 4) in input pixels).
+    pair_test: see `nms`, with indices into the inputs."""
     xyxy = np.empty_like(cxcywh)
     half = cxcywh[:, 2:] / 2
     xyxy[:, :2] = cxcywh[:, :2] - half
@@ -85,7 +159,8 @@ def select(cxcywh: np.ndarray, scores: np.ndarray, class_id: np.ndarray, opts: I
     idx = np.flatnonzero(ok)
     if len(idx) > opts.max_candidates:
         idx = idx[np.argsort(-scores[idx], kind="stable")[:opts.max_candidates]]
-    keep = nms(xyxy[idx], scores[idx], None if opts.class_agnostic else class_id[idx], opts.iou, opts.max_det)
+    sub = None if pair_test is None else (lambda i, j: pair_test(idx[i], idx[j]))
+    keep = nms(xyxy[idx], scores[idx], None if opts.class_agnostic else class_id[idx], opts.iou, opts.max_det, sub)
     idx = idx[keep]
     return idx, xyxy[idx]
 
@@ -110,12 +185,19 @@ def decode_yolo_seg(*, protos: np.ndarray, t: Transform, nc: int, nm: int, opts:
         raise DecodeError("yolo-seg: expected `predictions`, or all of `boxes`, `scores`, `coefficients`")
     if len(sc) == 0:
         return InstanceResult.empty(t.frame_hw, class_names)
-    idx, xyxy_in = select(cxcywh, sc, cls, opts)
+    protos = protos.astype(np.float32, copy=False)
+    pair_test = None
+    if opts.class_agnostic and opts.cross_class_mask_iou is not None:
+        half = cxcywh[:, 2:] / 2
+        pair_test = cross_class_masks_overlap(
+            cls, masks_overlap(protos, co, np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], 1),
+                               t.input_hw, opts.mask_threshold, opts.cross_class_mask_iou))
+    idx, xyxy_in = select(cxcywh, sc, cls, opts, pair_test)
     xyxy = t.to_frame_xyxy(xyxy_in)
     origins = crop_origins(xyxy, t.frame_hw)
     visible = (origins[:, 2] > origins[:, 0]) & (origins[:, 3] > origins[:, 1])
     if not visible.all():  # boxes that lie wholly in the padding or outside the frame
         idx, xyxy, origins = idx[visible], xyxy[visible], origins[visible]
-    crops = proto_masks(protos.astype(np.float32, copy=False), co[idx], origins, t, opts.mask_threshold)
+    crops = proto_masks(protos, co[idx], origins, t, opts.mask_threshold)
     return InstanceResult(xyxy, sc[idx], cls[idx], CropMasks.trusted(crops, origins, t.frame_hw), t.frame_hw,
                           tuple(class_names))

@@ -198,3 +198,21 @@ def test_decode_defaults_round_trip_and_validation():
         ModelSpec.from_dict(doc)
     with pytest.raises(SpecError, match="spec.decode_defaults"):
         spec.replace(decode_defaults=DecodeDefaults(conf=1.5))
+
+
+def test_decode_defaults_cross_class_mask_iou_round_trip_default_and_validation():
+    from edgeseg.segmenter import default_instance_options
+    from edgeseg.spec import DecodeDefaults
+
+    spec = _instance_spec().replace(decode_defaults=DecodeDefaults(conf=0.35, iou=0.6, cross_class_mask_iou=0.4))
+    back = ModelSpec.from_json(spec.to_json())
+    assert back.decode_defaults.cross_class_mask_iou == 0.4
+    assert default_instance_options(back).cross_class_mask_iou == 0.4
+    doc = spec.to_dict()
+    del doc["decode_defaults"]["cross_class_mask_iou"]  # specs written before the field: plain box NMS
+    assert ModelSpec.from_dict(doc).decode_defaults.cross_class_mask_iou is None
+    doc["decode_defaults"]["cross_class_mask_iou"] = "0.4"
+    with pytest.raises(SpecError, match="spec.decode_defaults.cross_class_mask_iou: expected a number"):
+        ModelSpec.from_dict(doc)
+    with pytest.raises(SpecError, match="spec.decode_defaults.cross_class_mask_iou"):
+        spec.replace(decode_defaults=DecodeDefaults(cross_class_mask_iou=1.0))

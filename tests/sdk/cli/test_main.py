@@ -83,3 +83,24 @@ def test_run_reports_unreadable_images_and_keeps_going(tiny_semantic, tmp_path, 
     captured = capsys.readouterr()
     assert "broken.png: cannot read this image" in captured.err and "3 frames" in captured.out
     assert json.loads((tmp_path / "out" / "img0.json").read_text())["task"] == "semantic"
+
+
+def test_decode_flags_override_the_models_own_options(tiny_instance_split, tmp_path, capsys):
+    import argparse
+
+    from edgeseg.cli.commands import add_decode_options, decode_options
+    from edgeseg.spec import DecodeDefaults
+    from tests.tiny_models import make_spec
+
+    p = argparse.ArgumentParser()
+    add_decode_options(p)
+    spec = make_spec(tiny_instance_split.ref).replace(
+        decode_defaults=DecodeDefaults(conf=0.3, iou=0.6, cross_class_mask_iou=0.4))
+    assert decode_options(spec, p.parse_args([])).cross_class_mask_iou == 0.4
+    opts = decode_options(spec, p.parse_args(["--cross-class-mask-iou", "0.2", "--conf", "0.5"]))
+    assert (opts.cross_class_mask_iou, opts.conf, opts.iou) == (0.2, 0.5, 0.6)
+    assert decode_options(spec, p.parse_args(["--cross-class-mask-iou", "off"])).cross_class_mask_iou is None
+    for bad in ("1.5", "some"):
+        with pytest.raises(SystemExit):
+            p.parse_args(["--cross-class-mask-iou", bad])
+    assert "expected a number in 0..1 or 'off'" in capsys.readouterr().err

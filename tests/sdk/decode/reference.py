@@ -17,11 +17,22 @@ def iou_xyxy(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def nms(xyxy, scores, class_id, iou, max_det, agnostic=False) -> list[int]:
+def nms(xyxy, scores, class_id, iou, max_det, agnostic=False, masks=None, mask_iou=None) -> list[int]:
+    """Greedy NMS; with `agnostic` and `mask_iou`, a pair of two classes suppresses only if masks[i] and
+    masks[k] overlap above it too (a pair of one class by its boxes alone)."""
+    def suppresses(k, i):
+        same = class_id[i] == class_id[k]
+        if not (agnostic or same) or iou_xyxy(xyxy[i], xyxy[k]) <= iou:
+            return False
+        if same or mask_iou is None:
+            return True
+        union = (masks[i] | masks[k]).sum()
+        return union > 0 and (masks[i] & masks[k]).sum() > mask_iou * union
+
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
     keep: list[int] = []
     for i in order:
-        if all(not (agnostic or class_id[i] == class_id[k]) or iou_xyxy(xyxy[i], xyxy[k]) <= iou for k in keep):
+        if not any(suppresses(k, i) for k in keep):
             keep.append(i)
         if len(keep) == max_det:
             break
@@ -65,7 +76,24 @@ def crop_region(xyxy_frame, frame_hw) -> np.ndarray:
     return region
 
 
-def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, mask_threshold=0.5):
+def grid_mask(coef, protos, box, input_hw, thr) -> np.ndarray:
+    """(gh, gw) bool: coef · protos above thr at the grid cells whose centre lies strictly inside the input
+    box, or the one cell nearest the box where none does."""
+    gh, gw = protos.shape[1:]
+    sx, sy = input_hw[1] / gw, input_hw[0] / gh
+    cols = [g for g in range(gw) if box[0] < (g + 0.5) * sx < box[2]]
+    rows = [g for g in range(gh) if box[1] < (g + 0.5) * sy < box[3]]
+    if not cols:
+        cols = [min(max(int(np.floor(box[0] / sx + 0.5)), 0), gw - 1)]
+    if not rows:
+        rows = [min(max(int(np.floor(box[1] / sy + 0.5)), 0), gh - 1)]
+    region = np.zeros((gh, gw), bool)
+    region[min(rows):max(rows) + 1, min(cols):max(cols) + 1] = True
+    return (np.tensordot(coef, protos, axes=1) > thr) & region
+
+
+def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, mask_threshold=0.5,
+             agnostic=False, cross_class_mask_iou=None):
     """Full reference decode of the concatenated layout → list of (xyxy_frame, score, class, full mask)."""
     p = np.asarray(predictions, dtype=np.float64).reshape(4 + nc + nm, -1)
     protos = np.asarray(protos, dtype=np.float64).reshape(nm, *np.shape(protos)[-2:])
@@ -78,10 +106,12 @@ def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, ma
         if not (s > conf) or not np.all(np.isfinite(p[:4, a])) or w <= 0 or h <= 0:
             continue
         cands.append(((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), s, c, p[4 + nc:, a]))
-    keep = nms([c[0] for c in cands], [c[1] for c in cands], [c[2] for c in cands], iou, max_det)
+    thr = np.log(mask_threshold / (1 - mask_threshold))
+    masks = None if cross_class_mask_iou is None else [grid_mask(c[3], protos, c[0], t.input_hw, thr) for c in cands]
+    keep = nms([c[0] for c in cands], [c[1] for c in cands], [c[2] for c in cands], iou, max_det, agnostic,
+               masks, cross_class_mask_iou)
     fh, fw = t.frame_hw
     u, v = frame_grid_coords(t, protos.shape[1:])
-    thr = np.log(mask_threshold / (1 - mask_threshold))
     out = []
     for k in keep:
         box, s, c, coef = cands[k]

@@ -157,18 +157,71 @@ def test_wrong_shapes_raise_decode_error():
         decode_yolo_seg(protos=p.protos, t=p.transform, nc=NC, nm=NM, opts=InstanceOptions())
 
 
-def test_nms_matches_reference_on_crowded_candidates():
-    rng = np.random.default_rng(7)
-    t = make_transform((160, 160), (160, 160), ResizeMode.LETTERBOX)
-    a = 300
+def _crowded(rng, a: int, min_wh: float) -> np.ndarray:
+    """(4 + NC + NM, a) predictions: random boxes of sides min_wh..40 in a 160×160 input, random scores."""
     pred = np.zeros((4 + NC + NM, a), np.float32)
     pred[0:2] = rng.uniform(20, 140, (2, a))
-    pred[2:4] = rng.uniform(10, 40, (2, a))
+    pred[2:4] = rng.uniform(min_wh, 40, (2, a))
     pred[4:4 + NC] = rng.uniform(0, 1, (NC, a))
-    protos = np.ones((NM, 40, 40), np.float32)
-    r = _decode(pred, protos, t, iou=0.5)
-    ref = reference.yolo_seg(pred, protos, t, NC, NM, iou=0.5)
+    return pred
+
+
+def _assert_same_boxes(r, ref) -> None:
     assert len(r) == len(ref)
     got = sorted(map(tuple, np.round(r.xyxy, 3)))
     want = sorted(tuple(np.round(np.asarray(b, np.float32), 3)) for b, *_ in ref)
     np.testing.assert_allclose(got, want, atol=2e-3)
+
+
+def test_nms_matches_reference_on_crowded_candidates():
+    t = make_transform((160, 160), (160, 160), ResizeMode.LETTERBOX)
+    pred = _crowded(np.random.default_rng(7), 300, 10)
+    protos = np.ones((NM, 40, 40), np.float32)
+    _assert_same_boxes(_decode(pred, protos, t, iou=0.5), reference.yolo_seg(pred, protos, t, NC, NM, iou=0.5))
+
+
+def _two_parts_one_box(coef_b, class_b=1):
+    """Two candidates with boxes of IoU 0.91: a (class 0, score 0.9) masks the band y < 80, b (class
+    `class_b`, 0.8) uses coef_b."""
+    t = make_transform((160, 160), (160, 160), ResizeMode.LETTERBOX)
+    pred = np.zeros((4 + NC + NM, 2), np.float32)
+    pred[:4] = [[80, 80], [80, 84], [80, 80], [80, 88]]
+    pred[4, 0], pred[4 + class_b, 1] = 0.9, 0.8
+    protos = np.zeros((NM, 40, 40), np.float32)
+    protos[0, :20], protos[0, 20:] = 5, -5  # channel 0: top half on
+    protos[1] = -protos[0]  # channel 1: bottom half on
+    pred[4 + NC, 0] = 1
+    pred[4 + NC:, 1] = coef_b
+    return pred, protos, t
+
+
+def test_cross_class_mask_iou_keeps_a_part_whose_box_another_shares():
+    # b's mask is the bottom half: boxes overlap (IoU 0.91), pixels do not → both kept with cross_class_mask_iou.
+    pred, protos, t = _two_parts_one_box(np.eye(NM)[1])
+    assert len(_decode(pred, protos, t, class_agnostic=True)) == 1
+    r = _decode(pred, protos, t, class_agnostic=True, cross_class_mask_iou=0.5)
+    assert len(r) == 2 and sorted(r.class_id.tolist()) == [0, 1]
+    # Of one class, the boxes alone decide: b is suppressed whatever its pixels.
+    pred, protos, t = _two_parts_one_box(np.eye(NM)[1], class_b=0)
+    assert len(_decode(pred, protos, t, class_agnostic=True, cross_class_mask_iou=0.5)) == 1
+    # b's mask is the top half too: a duplicate, suppressed either way.
+    pred, protos, t = _two_parts_one_box(np.eye(NM)[0])
+    assert len(_decode(pred, protos, t, class_agnostic=True, cross_class_mask_iou=0.5)) == 1
+    # The mask test only ever removes suppressions: boxes under `iou` are never compared.
+    assert len(_decode(pred, protos, t, class_agnostic=True, iou=0.95, cross_class_mask_iou=0.5)) == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cross_class_mask_iou_nms_matches_reference_on_crowded_candidates(seed):
+    rng = np.random.default_rng(seed)
+    t = make_transform((160, 160), (160, 160), ResizeMode.LETTERBOX)
+    pred = _crowded(rng, 200, 2)
+    pred[4 + NC:] = rng.normal(0, 1, (NM, 200))
+    protos = rng.normal(0, 1, (NM, 40, 40)).astype(np.float32)
+    for agnostic in (False, True):
+        r = _decode(pred, protos, t, iou=0.3, class_agnostic=agnostic, cross_class_mask_iou=0.3)
+        ref = reference.yolo_seg(pred, protos, t, NC, NM, iou=0.3, agnostic=agnostic, cross_class_mask_iou=0.3)
+        _assert_same_boxes(r, ref)
+        # Class-aware NMS never compares two classes, so the option only changes class-agnostic NMS.
+        plain = _decode(pred, protos, t, iou=0.3, class_agnostic=agnostic)
+        assert len(r) > len(plain) if agnostic else len(r) == len(plain)
