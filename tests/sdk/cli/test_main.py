@@ -85,7 +85,7 @@ def test_run_reports_unreadable_images_and_keeps_going(tiny_semantic, tmp_path, 
     assert json.loads((tmp_path / "out" / "img0.json").read_text())["task"] == "semantic"
 
 
-def test_decode_flags_override_the_models_own_options(tiny_instance_split, tmp_path, capsys):
+def test_decode_flags_override_the_models_own_options(tiny_instance_split, capsys):
     import argparse
 
     from edgeseg.cli.commands import add_decode_options, decode_options
