@@ -71,9 +71,10 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--formats", default="onnx", help="comma-separated: onnx,openvino,tflite (default onnx)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--int8", action="store_true", help="also write INT8 files (needs --calib)")
-    p.add_argument("--calib", help="folder of calibration images (the last few are held out for the report "
-                                   "unless --holdout is given)")
-    p.add_argument("--holdout", help="folder of held-out images for the parity report")
+    p.add_argument("--calib", help="folder of calibration images, or a data set folder with images/ in it such as "
+                                   "`edgeseg scenes` writes (the last few are held out for the report unless "
+                                   "--holdout is given)")
+    p.add_argument("--holdout", help="folder of held-out images for the parity report (or a data set folder)")
     p.add_argument("--calib-limit", type=int, default=300, help="use at most this many calibration images "
                                                                 "(default 300; large inputs need memory per image)")
     p.add_argument("--max-drop", type=float, help="fail (exit 3) when an INT8 file loses more than this many "

@@ -33,11 +33,16 @@ MIN_CALIBRATION = 32
 
 def calibration_frames(source: str | Path | Iterable[np.ndarray], limit: int | None = None, *,
                        purpose: str = "calibration", warn: bool = True) -> list[np.ndarray]:
-    """Frames from a folder of images or an iterable of frames; refuses an empty or unreadable set."""
+    """Frames from a folder of images or an iterable of frames; refuses an empty or unreadable set.
+
+    A data set folder with an `images/` subfolder (what `edgeseg scenes` writes, and COCO-style layouts) gives
+    the images there only: its `labels/` maps are images too, but not frames."""
     if isinstance(source, (str, Path)):
         folder = Path(source)
         if not folder.is_dir():
             raise InputError(f"{purpose}: {folder} is not a folder")
+        if (folder / "images").is_dir():
+            folder = folder / "images"
         files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise InputError(f"{purpose}: {folder} holds no images ({sorted(IMAGE_SUFFIXES)})")
