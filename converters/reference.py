@@ -22,7 +22,7 @@ NM = 16
 # parts-inst's operating point, chosen on validation frames (not the held-out ones): class-agnostic NMS,
 # because neighbouring cells sometimes name one part with two classes; but two classes' boxes suppress only
 # where their masks overlap too, so a capsule lying in a nut's hole or across a washer keeps the part under it.
-INST_DECODE = DecodeDefaults(conf=0.3, iou=0.5, class_agnostic=True, max_det=300, cross_class_mask_iou=0.5)
+INST_DECODE = DecodeDefaults(conf=0.4, iou=0.5, class_agnostic=True, max_det=300, cross_class_mask_iou=0.5)
 REFERENCE_NAMES = ("parts-seg", "parts-inst")
 
 

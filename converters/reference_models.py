@@ -216,6 +216,16 @@ def cell_shares(ids: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
     return (counts.view(ph * pw, len(present))[:, col].T.float() / PROTO_STRIDE ** 2).reshape(len(wanted), ph, pw)
 
 
+def centre_covered(ids: torch.Tensor, inst: torch.Tensor, xyxy: torch.Tensor) -> torch.Tensor:
+    """ids (H, W) instance map; inst (K,) ids with their boxes xyxy (K, 4) → (K,) bool: does the pixel at the
+    box centre belong to another part?"""
+    h, w = ids.shape
+    cx = ((xyxy[:, 0] + xyxy[:, 2]) / 2).long().clamp(0, w - 1)
+    cy = ((xyxy[:, 1] + xyxy[:, 3]) / 2).long().clamp(0, h - 1)
+    at = ids[cy, cx]
+    return (at != 0) & (at != inst)
+
+
 def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise IoU of xyxy boxes a (P, 4) and b (P, 4), in 0..1."""
     lt = torch.maximum(a[:, :2], b[:, :2])
@@ -243,7 +253,7 @@ def _giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
                   ids: torch.Tensor, id_class: list[torch.Tensor], *, mask_samples: int = 64,
                   generator: torch.Generator | None = None, iou_aware: bool = False,
-                  peak: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+                  peak: bool = False, hidden_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of `PartsInstNet.raw` outputs against instance-id maps.
 
     ids (N, H, W) int64 instance map at input resolution (0 = none); id_class[i] (max id + 1,) int64 the
@@ -256,11 +266,14 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
     (quality / varifocal-style BCE; the second training stage of parts-inst).
     peak (with iou_aware): the best-placed positive of each part aims at 1 instead of its IoU, so a part
     that is hard to box (heavily hidden) still has one confident cell; the others keep the IoU target.
+    hidden_weight: the score and box losses of the positives of a part whose box centre shows another part
+    (a capsule under a washer's middle) count this many times, since such parts are rare and the most missed.
     """
     ltrb, cls, coef, protos = model_out
     n, nc, h, w = cls.shape
     ax, ay = cell_centres(h, w, cls.device)
     cls_target = torch.zeros_like(cls).flatten(2).transpose(1, 2)  # (N, A, nc)
+    cls_weight = torch.ones(n, h * w, 1)
     box_losses, mask_losses = [], []
     num_pos = 0
     for i in range(n):
@@ -279,7 +292,12 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
             best = torch.full((len(gt),), -1.0).scatter_reduce(0, g, target, "amax")
             target = torch.where(target >= best[g], torch.ones_like(target), target)
         cls_target[i, pos, id_class[i][torch.from_numpy(inst)[g]]] = target
-        box_losses.append((1 - _giou(pred, gt[g])).sum())
+        weight = torch.ones(len(pos))
+        if hidden_weight != 1.0:
+            hidden = centre_covered(ids[i], torch.from_numpy(inst), gt)
+            weight = torch.where(hidden[g], hidden_weight, 1.0)
+            cls_weight[i, pos, 0] = weight
+        box_losses.append(((1 - _giou(pred, gt[g])) * weight).sum())
         # Masks: a random subset of positives, each against its own part.
         sel = torch.randperm(len(pos), generator=generator)[:mask_samples]
         p_sel, g_sel = pos[sel], g[sel]
@@ -296,7 +314,7 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
         mask_losses.append(((bce * inbox).sum((1, 2)) / inbox.sum((1, 2)).clamp(min=1)).sum() * len(pos) / len(sel))
     norm = max(num_pos, 1)
     cls_flat = cls.flatten(2).transpose(1, 2)
-    loss_cls = F.binary_cross_entropy_with_logits(cls_flat, cls_target, reduction="sum") / norm
+    loss_cls = (F.binary_cross_entropy_with_logits(cls_flat, cls_target, reduction="none") * cls_weight).sum() / norm
     zero = cls.sum() * 0
     loss_box = sum(box_losses, zero) / norm
     loss_mask = sum(mask_losses, zero) / norm

@@ -109,6 +109,30 @@ def test_losses_finite_and_backprop():
     assert peak["box"] == aware["box"] and peak["mask"] == aware["mask"]
 
 
+def test_hidden_parts_weigh_more():
+    # Part 1 is a square whose middle part 2 (a bar across it) covers; part 3 lies alone.
+    ids = torch.zeros(1, 64, 64, dtype=torch.long)
+    ids[0, 4:36, 4:36] = 1
+    ids[0, 16:24, 0:40] = 2
+    ids[0, 44:60, 44:60] = 3
+    inst, boxes = rm.targets_from_ids(ids[0].numpy())
+    covered = rm.centre_covered(ids[0], torch.from_numpy(inst), torch.from_numpy(boxes))
+    assert covered.tolist() == [True, False, False]
+    net = rm.PartsInstNet(3, nm=8)
+    classes = [torch.tensor([0, 1, 2, 0])]
+    with torch.no_grad():
+        out = net.raw(torch.rand(1, 3, 64, 64))
+        plain = rm.instance_loss(out, ids, classes, generator=torch.Generator().manual_seed(0))[1]
+        heavy = rm.instance_loss(out, ids, classes, generator=torch.Generator().manual_seed(0), hidden_weight=3.0)[1]
+        alone = rm.instance_loss(out, ids.where(ids != 1, 0), classes,
+                                 generator=torch.Generator().manual_seed(0))[1]
+        alone_heavy = rm.instance_loss(out, ids.where(ids != 1, 0), classes,
+                                       generator=torch.Generator().manual_seed(0), hidden_weight=3.0)[1]
+    # Only part 1's positives weigh more: its score and box losses grow, the masks' do not; without it, nothing.
+    assert heavy["cls"] > plain["cls"] and heavy["box"] > plain["box"] and heavy["mask"] == plain["mask"]
+    assert alone_heavy == alone
+
+
 def test_state_hash_follows_weights():
     net = rm.PartsSegNet(3)
     h = rm.state_hash(net)
