@@ -218,7 +218,8 @@ def cell_shares(ids: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
 
 def centre_covered(ids: torch.Tensor, inst: torch.Tensor, xyxy: torch.Tensor) -> torch.Tensor:
     """ids (H, W) instance map; inst (K,) ids with their boxes xyxy (K, 4) → (K,) bool: does the pixel at the
-    box centre belong to another part?"""
+    box centre belong to another part? The training-side twin of `edgeseg.bench.errors.centre_covered` (which
+    reads crop masks, not an id map); a test holds the two to the same answer."""
     h, w = ids.shape
     cx = ((xyxy[:, 0] + xyxy[:, 2]) / 2).long().clamp(0, w - 1)
     cy = ((xyxy[:, 1] + xyxy[:, 3]) / 2).long().clamp(0, h - 1)

@@ -140,3 +140,20 @@ def test_state_hash_follows_weights():
     with torch.no_grad():
         net.head.bias.add_(1)
     assert rm.state_hash(net) != h
+
+
+def test_centre_covered_agrees_with_the_error_report():
+    # One definition of "a part under another's middle" for training and for `edgeseg eval --errors`.
+    from edgeseg.bench.errors import centre_covered
+    from edgeseg.bench.scenes import SceneOptions, make_scene
+
+    truth = make_scene(SceneOptions(size_wh=(480, 320), objects=40, overlap_rate=0.5), seed=11).truth
+    ids = np.zeros(truth.semantic.shape, np.int64)
+    for i, (crop, (x0, y0, x1, y1)) in enumerate(zip(truth.masks.crops, truth.masks.origins_xyxy)):
+        ids[y0:y1, x0:x1][crop] = i + 1
+    inst, boxes = rm.targets_from_ids(ids)
+    assert inst.tolist() == list(range(1, len(truth.masks) + 1))
+    ours = rm.centre_covered(torch.from_numpy(ids), torch.from_numpy(inst), torch.from_numpy(boxes)).numpy()
+    theirs = centre_covered(truth.masks)
+    assert ours.any() and not ours.all()
+    np.testing.assert_array_equal(ours, theirs)
