@@ -95,7 +95,7 @@ def default_instance_options(spec: ModelSpec, **overrides) -> InstanceOptions:
     """The model's validated operating point (spec.decode_defaults), with any of its fields overridden."""
     d = spec.decode_defaults
     base = dict(conf=d.conf, iou=d.iou, class_agnostic=d.class_agnostic, max_det=d.max_det,
-                cross_class_mask_iou=d.cross_class_mask_iou)
+                cross_class_mask_iou=d.cross_class_mask_iou, mask_iou=d.mask_iou, sure_iou=d.sure_iou)
     base.update({k: v for k, v in overrides.items() if v is not None})
     return InstanceOptions(**base)
 

@@ -113,13 +113,15 @@ class Quantization:
 @dataclass(frozen=True, kw_only=True)
 class DecodeDefaults:
     """The operating point the model was validated at (instance heads): the runtime's default options.
-    cross_class_mask_iou: see `InstanceOptions.cross_class_mask_iou` (None: box NMS alone)."""
+    cross_class_mask_iou, mask_iou, sure_iou: see `InstanceOptions` (None: off)."""
 
     conf: float = 0.25
     iou: float = 0.7
     class_agnostic: bool = False
     max_det: int = 300
     cross_class_mask_iou: float | None = None
+    mask_iou: float | None = None
+    sure_iou: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,9 +247,10 @@ def _validate(spec: ModelSpec) -> None:
     d = spec.decode_defaults
     if not (0.0 <= d.conf < 1.0 and 0.0 < d.iou <= 1.0 and d.max_det > 0):
         raise SpecError(f"spec.decode_defaults: expected 0 <= conf < 1, 0 < iou <= 1, max_det > 0, got {d}")
-    if d.cross_class_mask_iou is not None and not 0.0 <= d.cross_class_mask_iou < 1.0:
-        raise SpecError(f"spec.decode_defaults.cross_class_mask_iou: expected null or a number in [0, 1), "
-                        f"got {d.cross_class_mask_iou}")
+    for key in ("cross_class_mask_iou", "mask_iou", "sure_iou"):
+        v = getattr(d, key)
+        if v is not None and not 0.0 <= v < 1.0:
+            raise SpecError(f"spec.decode_defaults.{key}: expected null or a number in [0, 1), got {v}")
     if spec.decoder == DecoderKind.YOLO_SEG and spec.num_mask_coeffs <= 0:
         raise SpecError(f"spec.num_mask_coeffs: a yolo-seg model needs the number of mask coefficients "
                         f"(> 0), got {spec.num_mask_coeffs}")
@@ -388,10 +391,10 @@ def _parse_spec(doc: Any) -> ModelSpec:
     flag = dd.doc.get("class_agnostic", False)
     if not isinstance(flag, bool):
         raise SpecError(f"spec.decode_defaults.class_agnostic: expected true or false, got {flag!r}")
-    xmask = dd.doc.get("cross_class_mask_iou")
+    optional = {key: None if dd.doc.get(key) is None else dd.number(key)
+                for key in ("cross_class_mask_iou", "mask_iou", "sure_iou")}
     decode_defaults = DecodeDefaults(conf=dd.number("conf", 0.25), iou=dd.number("iou", 0.7), class_agnostic=flag,
-                                     max_det=dd.int("max_det", 300),
-                                     cross_class_mask_iou=None if xmask is None else dd.number("cross_class_mask_iou"))
+                                     max_det=dd.int("max_det", 300), **optional)
     return ModelSpec(
         decode_defaults=decode_defaults,
         task=r.enum("task", Task),

@@ -38,18 +38,24 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_decode_options(p: argparse.ArgumentParser) -> None:
-    """--conf, --iou, --max-det, --cross-class-mask-iou: override the model's own operating point
-    (spec.decode_defaults)."""
+    """--conf, --iou, --max-det, --cross-class-mask-iou, --mask-iou, --sure-iou: override the model's own
+    operating point (spec.decode_defaults)."""
     p.add_argument("--conf", type=float, help="instance confidence threshold (default: the model's own)")
     p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the model's own)")
     p.add_argument("--max-det", type=int, help="most instances per frame (default: the model's own)")
-    p.add_argument("--cross-class-mask-iou", type=_cross_class_mask_iou, metavar="M|off",
+    p.add_argument("--cross-class-mask-iou", type=_fraction_or_off, metavar="M|off",
                    help="YOLO-seg class-agnostic NMS: boxes of different classes suppress each other only if "
                         "their masks overlap above M too; 'off' for box NMS alone (default: the model's own)")
+    p.add_argument("--mask-iou", type=_fraction_or_off, metavar="M|off",
+                   help="YOLO-seg NMS: any two boxes overlapping above --iou suppress each other only if their "
+                        "masks overlap above M too (replaces --cross-class-mask-iou); 'off' (default: the model's own)")
+    p.add_argument("--sure-iou", type=_fraction_or_off, metavar="S|off",
+                   help="with a mask test: boxes overlapping above S suppress whatever their masks; 'off' "
+                        "(default: the model's own)")
 
 
-def _cross_class_mask_iou(text: str) -> float:
-    """--cross-class-mask-iou: a number in 0..1, or 'off' (returned as -1)."""
+def _fraction_or_off(text: str) -> float:
+    """--cross-class-mask-iou, --mask-iou, --sure-iou: a number in 0..1, or 'off' (returned as -1)."""
     if text.strip().lower() == "off":
         return -1.0  # decode_options: box NMS alone
     try:
@@ -68,5 +74,8 @@ def decode_options(spec, args: argparse.Namespace):
     from edgeseg.segmenter import default_instance_options
 
     opts = default_instance_options(spec, conf=args.conf, iou=args.iou, max_det=args.max_det)
-    m = getattr(args, "cross_class_mask_iou", None)
-    return opts if m is None else replace(opts, cross_class_mask_iou=None if m < 0 else m)
+    for key in ("cross_class_mask_iou", "mask_iou", "sure_iou"):
+        v = getattr(args, key, None)
+        if v is not None:
+            opts = replace(opts, **{key: None if v < 0 else v})
+    return opts

@@ -15,7 +15,13 @@ class InstanceOptions:
     above `iou` suppress each other only if their masks (at prototype resolution) also overlap above this IoU;
     boxes of one class suppress by box overlap alone. A capsule lying across a washer's middle or in a nut's
     hole has a box much like the part under it but not its pixels, while a second, wrongly classed detection
-    of one part shares its pixels too. None: box NMS alone."""
+    of one part shares its pixels too. None: box NMS alone.
+    mask_iou: (YOLO-seg models) any two boxes overlapping above `iou`, whatever their classes, suppress each other
+    only if their masks also overlap above this IoU; takes the place of cross_class_mask_iou. None: off.
+    sure_iou: with a mask test (mask_iou or cross_class_mask_iou), boxes overlapping above this IoU suppress
+    without it: the box alone is sure. None: every pair in the test's reach is decided by the masks.
+    parts-inst uses iou 0.3, mask_iou 0.5, sure_iou 0.65: a hidden part's box may overlap the one on top by
+    0.3-0.65 while their masks do not, where a duplicate's mask overlaps its part's."""
 
     conf: float = 0.25
     iou: float = 0.7
@@ -24,6 +30,8 @@ class InstanceOptions:
     mask_threshold: float = 0.5
     max_candidates: int = 30000
     cross_class_mask_iou: float | None = None
+    mask_iou: float | None = None
+    sure_iou: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

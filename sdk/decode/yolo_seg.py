@@ -146,6 +146,24 @@ def cross_class_masks_overlap(class_id: np.ndarray, masks_test: PairTest) -> Pai
     return test
 
 
+def sure_boxes(xyxy_in: np.ndarray, sure_iou: float, test: PairTest) -> PairTest:
+    """Pair test for `nms`: pairs whose boxes overlap above `sure_iou` suppress outright; `test` decides the
+    others (so it computes masks only for those)."""
+
+    def pair(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        a, b = xyxy_in[i], xyxy_in[j]
+        wh = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None)
+        inter = wh[:, 0] * wh[:, 1]
+        union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+        out = inter > sure_iou * union
+        rest = np.flatnonzero(~out)
+        if len(rest):
+            out[rest] = test(i[rest], j[rest])
+        return out
+
+    return pair
+
+
 def select(cxcywh: np.ndarray, scores: np.ndarray, class_id: np.ndarray, opts: InstanceOptions,
            pair_test: PairTest | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Valid candidates through NMS: (kept indices into the inputs, their xyxy (K, 4) in input pixels).
@@ -187,11 +205,16 @@ def decode_yolo_seg(*, protos: np.ndarray, t: Transform, nc: int, nm: int, opts:
         return InstanceResult.empty(t.frame_hw, class_names)
     protos = protos.astype(np.float32, copy=False)
     pair_test = None
-    if opts.class_agnostic and opts.cross_class_mask_iou is not None:
+    cross = opts.mask_iou is None and opts.class_agnostic and opts.cross_class_mask_iou is not None
+    if opts.mask_iou is not None or cross:
         half = cxcywh[:, 2:] / 2
-        pair_test = cross_class_masks_overlap(
-            cls, masks_overlap(protos, co, np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], 1),
-                               t.input_hw, opts.mask_threshold, opts.cross_class_mask_iou))
+        boxes_in = np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], 1)
+        pair_test = masks_overlap(protos, co, boxes_in, t.input_hw, opts.mask_threshold,
+                                  opts.cross_class_mask_iou if cross else opts.mask_iou)
+        if cross:
+            pair_test = cross_class_masks_overlap(cls, pair_test)
+        if opts.sure_iou is not None:
+            pair_test = sure_boxes(boxes_in, opts.sure_iou, pair_test)
     idx, xyxy_in = select(cxcywh, sc, cls, opts, pair_test)
     xyxy = t.to_frame_xyxy(xyxy_in)
     origins = crop_origins(xyxy, t.frame_hw)

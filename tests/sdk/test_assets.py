@@ -29,8 +29,9 @@ def test_names_resolve_everywhere():
         assets.path("parts-xl")
     with edgeseg.load("parts-inst") as seg:
         assert seg.spec.name == "parts-inst" and seg.spec.class_names == ("hex_nut", "washer", "capsule")
-        # The shipped file carries the operating point the converter embeds (cross-class mask test included).
-        assert seg.spec.decode_defaults == INST_DECODE and seg.instance.cross_class_mask_iou == 0.5
+        # The shipped file carries the operating point the converter embeds (its mask-gated NMS included).
+        assert seg.spec.decode_defaults == INST_DECODE
+        assert (seg.instance.iou, seg.instance.mask_iou, seg.instance.sure_iou) == (0.3, 0.5, 0.65)
 
 
 def test_parts_seg_floor(scenes):

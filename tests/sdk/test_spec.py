@@ -216,3 +216,20 @@ def test_decode_defaults_cross_class_mask_iou_round_trip_default_and_validation(
         ModelSpec.from_dict(doc)
     with pytest.raises(SpecError, match="spec.decode_defaults.cross_class_mask_iou"):
         spec.replace(decode_defaults=DecodeDefaults(cross_class_mask_iou=1.0))
+
+
+def test_decode_defaults_mask_iou_and_sure_iou_round_trip_default_and_validation():
+    from edgeseg.segmenter import default_instance_options
+    from edgeseg.spec import DecodeDefaults
+
+    spec = _instance_spec().replace(decode_defaults=DecodeDefaults(iou=0.3, mask_iou=0.5, sure_iou=0.65))
+    back = ModelSpec.from_json(spec.to_json())
+    assert (back.decode_defaults.mask_iou, back.decode_defaults.sure_iou) == (0.5, 0.65)
+    opts = default_instance_options(back)
+    assert (opts.iou, opts.mask_iou, opts.sure_iou) == (0.3, 0.5, 0.65)
+    doc = spec.to_dict()
+    del doc["decode_defaults"]["mask_iou"], doc["decode_defaults"]["sure_iou"]  # older specs: both off
+    assert ModelSpec.from_dict(doc).decode_defaults == DecodeDefaults(iou=0.3)
+    for key in ("mask_iou", "sure_iou"):
+        with pytest.raises(SpecError, match=f"spec.decode_defaults.{key}"):
+            spec.replace(decode_defaults=DecodeDefaults(**{key: -0.1}))

@@ -100,6 +100,10 @@ def test_decode_flags_override_the_models_own_options(tiny_instance_split, capsy
     opts = decode_options(spec, p.parse_args(["--cross-class-mask-iou", "0.2", "--conf", "0.5"]))
     assert (opts.cross_class_mask_iou, opts.conf, opts.iou) == (0.2, 0.5, 0.6)
     assert decode_options(spec, p.parse_args(["--cross-class-mask-iou", "off"])).cross_class_mask_iou is None
+    opts = decode_options(spec, p.parse_args(["--mask-iou", "0.5", "--sure-iou", "0.65"]))
+    assert (opts.mask_iou, opts.sure_iou, opts.cross_class_mask_iou) == (0.5, 0.65, 0.4)
+    assert decode_options(spec.replace(decode_defaults=DecodeDefaults(mask_iou=0.5, sure_iou=0.6)),
+                          p.parse_args(["--sure-iou", "off"])).sure_iou is None
     for bad in ("1.5", "some"):
         with pytest.raises(SystemExit):
             p.parse_args(["--cross-class-mask-iou", bad])

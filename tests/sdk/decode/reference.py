@@ -17,17 +17,22 @@ def iou_xyxy(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def nms(xyxy, scores, class_id, iou, max_det, agnostic=False, masks=None, mask_iou=None) -> list[int]:
-    """Greedy NMS; with `agnostic` and `mask_iou`, a pair of two classes suppresses only if masks[i] and
-    masks[k] overlap above it too (a pair of one class by its boxes alone)."""
+def nms(xyxy, scores, class_id, iou, max_det, agnostic=False, masks=None, cross_mask_iou=None, all_mask_iou=None,
+        sure_iou=None) -> list[int]:
+    """Greedy NMS. A pair whose boxes overlap above `iou` suppresses, except that
+    - with `all_mask_iou`, it suppresses only if masks[i] and masks[k] overlap above it too;
+    - else with `agnostic` and `cross_mask_iou`, a pair of two classes suppresses only if its masks overlap above it;
+    - and with either mask test, boxes overlapping above `sure_iou` suppress whatever their masks."""
     def suppresses(k, i):
         same = class_id[i] == class_id[k]
-        if not (agnostic or same) or iou_xyxy(xyxy[i], xyxy[k]) <= iou:
+        box = iou_xyxy(xyxy[i], xyxy[k])
+        if not (agnostic or same) or box <= iou:
             return False
-        if same or mask_iou is None:
+        gate = all_mask_iou if all_mask_iou is not None else (cross_mask_iou if agnostic and not same else None)
+        if gate is None or (sure_iou is not None and box > sure_iou):
             return True
         union = (masks[i] | masks[k]).sum()
-        return union > 0 and (masks[i] & masks[k]).sum() > mask_iou * union
+        return union > 0 and (masks[i] & masks[k]).sum() > gate * union
 
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
     keep: list[int] = []
@@ -93,7 +98,7 @@ def grid_mask(coef, protos, box, input_hw, thr) -> np.ndarray:
 
 
 def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, mask_threshold=0.5,
-             agnostic=False, cross_class_mask_iou=None):
+             agnostic=False, cross_class_mask_iou=None, mask_iou=None, sure_iou=None):
     """Full reference decode of the concatenated layout → list of (xyxy_frame, score, class, full mask)."""
     p = np.asarray(predictions, dtype=np.float64).reshape(4 + nc + nm, -1)
     protos = np.asarray(protos, dtype=np.float64).reshape(nm, *np.shape(protos)[-2:])
@@ -107,9 +112,10 @@ def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, ma
             continue
         cands.append(((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), s, c, p[4 + nc:, a]))
     thr = np.log(mask_threshold / (1 - mask_threshold))
-    masks = None if cross_class_mask_iou is None else [grid_mask(c[3], protos, c[0], t.input_hw, thr) for c in cands]
+    masks = None if cross_class_mask_iou is None and mask_iou is None else \
+        [grid_mask(c[3], protos, c[0], t.input_hw, thr) for c in cands]
     keep = nms([c[0] for c in cands], [c[1] for c in cands], [c[2] for c in cands], iou, max_det, agnostic,
-               masks, cross_class_mask_iou)
+               masks, cross_class_mask_iou, mask_iou, sure_iou)
     fh, fw = t.frame_hw
     u, v = frame_grid_coords(t, protos.shape[1:])
     out = []

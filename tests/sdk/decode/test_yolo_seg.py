@@ -211,13 +211,46 @@ def test_cross_class_mask_iou_keeps_a_part_whose_box_another_shares():
     assert len(_decode(pred, protos, t, class_agnostic=True, iou=0.95, cross_class_mask_iou=0.5)) == 2
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_cross_class_mask_iou_nms_matches_reference_on_crowded_candidates(seed):
+def _crowded_with_masks(seed):
+    """200 crowded candidates of two classes with random mask coefficients and prototypes."""
     rng = np.random.default_rng(seed)
     t = make_transform((160, 160), (160, 160), ResizeMode.LETTERBOX)
     pred = _crowded(rng, 200, 2)
     pred[4 + NC:] = rng.normal(0, 1, (NM, 200))
-    protos = rng.normal(0, 1, (NM, 40, 40)).astype(np.float32)
+    return pred, rng.normal(0, 1, (NM, 40, 40)).astype(np.float32), t
+
+
+def test_mask_iou_gates_pairs_of_any_class_and_sure_iou_overrides_it():
+    # b (one class with a) masks the bottom half: boxes overlap by IoU 0.91, pixels do not.
+    pred, protos, t = _two_parts_one_box(np.eye(NM)[1], class_b=0)
+    assert len(_decode(pred, protos, t, class_agnostic=True, cross_class_mask_iou=0.5)) == 1
+    assert len(_decode(pred, protos, t, class_agnostic=True, mask_iou=0.5)) == 2
+    assert len(_decode(pred, protos, t, mask_iou=0.5)) == 2  # class-aware NMS: its one-class pairs too
+    # Boxes overlapping above sure_iou suppress whatever the masks: 0.91 > 0.9, not > 0.95.
+    assert len(_decode(pred, protos, t, class_agnostic=True, mask_iou=0.5, sure_iou=0.9)) == 1
+    assert len(_decode(pred, protos, t, class_agnostic=True, mask_iou=0.5, sure_iou=0.95)) == 2
+    # A duplicate (same pixels) is suppressed by its masks either way.
+    pred, protos, t = _two_parts_one_box(np.eye(NM)[0], class_b=0)
+    assert len(_decode(pred, protos, t, class_agnostic=True, mask_iou=0.5, sure_iou=0.95)) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mask_iou_and_sure_iou_nms_match_reference_on_crowded_candidates(seed):
+    pred, protos, t = _crowded_with_masks(seed)
+    counts = set()
+    for agnostic, cross, sure in ((True, None, 0.5), (False, None, 0.5), (True, 0.3, None), (True, 0.3, 0.5)):
+        kw = dict(iou=0.3, cross_class_mask_iou=cross, sure_iou=sure)
+        if cross is None:
+            kw["mask_iou"] = 0.3
+        r = _decode(pred, protos, t, class_agnostic=agnostic, **kw)
+        _assert_same_boxes(r, reference.yolo_seg(pred, protos, t, NC, NM, agnostic=agnostic, **kw))
+        counts.add(len(r))
+    assert len(counts) > 1  # the options change the answer on these candidates
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cross_class_mask_iou_nms_matches_reference_on_crowded_candidates(seed):
+    pred, protos, t = _crowded_with_masks(seed)
     for agnostic in (False, True):
         r = _decode(pred, protos, t, iou=0.3, class_agnostic=agnostic, cross_class_mask_iou=0.3)
         ref = reference.yolo_seg(pred, protos, t, NC, NM, iou=0.3, agnostic=agnostic, cross_class_mask_iou=0.3)
