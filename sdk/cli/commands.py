@@ -57,7 +57,7 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
 def _fraction_or_off(text: str) -> float:
     """--cross-class-mask-iou, --mask-iou, --sure-iou: a number in 0..1, or 'off' (returned as -1)."""
     if text.strip().lower() == "off":
-        return -1.0  # decode_options: box NMS alone
+        return -1.0  # decode_options: None, the option off
     try:
         v = float(text)
     except ValueError:
