@@ -70,7 +70,7 @@ def run_one(args: argparse.Namespace, model: str, backend: str | None, out: Path
                            "task": spec.task.value, "precision": spec.quantization.precision.value,
                            "backend": seg.backend.name, "device": seg.backend.device,
                            "threads": args.threads, "file_sha256": file_hash(Path(seg.path)),
-                           "source_hash": spec.source_hash}
+                           "source_hash": spec.source_hash, "decode": seg.decoding()}
     report["options"] = {"objects": list(opts.objects), "frame_wh": list(opts.frame_wh), "warmup": opts.warmup,
                          "min_time_s": opts.min_time_s, "min_repeats": opts.min_repeats, "output": opts.output}
     report["device"] = fingerprint()

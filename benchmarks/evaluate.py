@@ -218,7 +218,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             report = ErrorReport(Path(args.errors), limit=args.errors_limit)
         fig = evaluate(seg, data, limit=args.limit, progress=not args.quiet, errors=report)
         fig["model"] = {"path": str(seg.path), "name": seg.spec.name, "backend": seg.backend.name,
-                        "precision": seg.spec.quantization.precision.value}
+                        "precision": seg.spec.quantization.precision.value, "decode": seg.decoding()}
     print_report(fig, args.model)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

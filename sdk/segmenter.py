@@ -10,7 +10,7 @@ times travel on the result (`result.timings`).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,14 @@ class Segmenter:
     def decode(self, raw: dict[str, np.ndarray], t: Transform) -> Result:
         """Decode raw outputs (as `infer` returns them) with this segmenter's options."""
         return decode(raw, self.spec, t, instance=self.instance, semantic=self.semantic, panoptic=self.panoptic)
+
+    def decoding(self) -> dict:
+        """The decoding options in force for this model's task, as plain values: what a report of its
+        figures must record beside them (an instance model's counts depend on conf, iou and the mask tests)."""
+        task = self.spec.task.value
+        opts = self.instance if task == "instance" else \
+            (self.panoptic or PanopticOptions()) if task == "panoptic" else self.semantic
+        return asdict(opts)
 
     def close(self) -> None:
         self.backend.close()

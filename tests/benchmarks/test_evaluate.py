@@ -27,6 +27,9 @@ def test_instance_figures_match_the_in_memory_truth(data, tmp_path, capsys):
     fig = json.loads(out.read_text())
     assert {"mask_ap50", "mask_ap", "count_mae", "count_exact_rate", "count_bins", "device"} <= set(fig)
     assert fig["task"] == "instance" and fig["frames"] == 3 and fig["model"]["name"] == "parts-inst"
+    # The figures come with the decoding they were made with: the model's own operating point here.
+    assert {k: fig["model"]["decode"][k] for k in ("conf", "iou", "mask_iou", "sure_iou")} == \
+        {"conf": 0.4, "iou": 0.3, "mask_iou": 0.5, "sure_iou": 0.65}
     ap, found = MaskAP(3), []
     with edgeseg.load("parts-inst") as seg:
         for scene in scenes:

@@ -53,7 +53,8 @@ def test_cli_writes_json_csv_png_and_compares(tiny_instance_split, tmp_path, cap
     doc = json.loads((tmp_path / "a" / "bench.json").read_text())
     assert doc["mode"] == "planted" and [r["objects"] for r in doc["rows"]] == [0, 1, 10]
     assert {"cpu", "cores", "os", "python", "backends"} <= set(doc["device"])
-    assert {"name", "precision", "backend", "file_sha256", "threads"} <= set(doc["model"])
+    assert {"name", "precision", "backend", "file_sha256", "threads", "decode"} <= set(doc["model"])
+    assert doc["model"]["decode"]["conf"] > 0  # the instance options the rows were decoded with
     with open(tmp_path / "a" / "bench.csv") as f:
         assert [int(r["objects"]) for r in csv.DictReader(f)] == [0, 1, 10]
     png = cv2.imread(str(tmp_path / "a" / "bench.png"))

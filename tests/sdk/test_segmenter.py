@@ -1,5 +1,6 @@
 """The facade end to end: real runtimes on the tiny models, formats checked against each other and PyTorch."""
 
+import json
 import shutil
 
 import numpy as np
@@ -136,3 +137,12 @@ def test_unavailable_device_lists_what_is_there(tiny_semantic):
         edgeseg.load(tiny_semantic.onnx, device="tensorrt")
     with pytest.raises(edgeseg.BackendError, match="CPU"):
         edgeseg.load(tiny_semantic.openvino, device="NPU")
+
+
+def test_decoding_reports_the_options_of_the_models_task(tiny_semantic, tiny_instance_split):
+    with edgeseg.load(tiny_semantic.onnx) as seg:
+        assert seg.decoding() == {"confidence": False}
+    with edgeseg.load(tiny_instance_split.onnx, instance=InstanceOptions(conf=0.6, mask_iou=0.4)) as seg:
+        d = seg.decoding()
+        assert (d["conf"], d["mask_iou"], d["sure_iou"]) == (0.6, 0.4, None)
+        json.dumps(d)  # plain values, ready for a report
