@@ -193,12 +193,14 @@ def print_report(fig: dict, model: str) -> None:
             print(f"    {name:<14} IoU {'n/a' if v is None else f'{v:.4f}'}")
         return
     print(f"  mask AP50 {fig['mask_ap50']:.4f}   mask AP50-95 {fig['mask_ap']:.4f}")
-    print(f"  count exact {fig['count_exact_rate']:.3f}   count MAE {fig['count_mae']:.3f}   "
-          f"mean relative count error {fig['count_mean_rel_error']:.4f}")
-    print(f"  {'objects':>9} {'frames':>6} {'exact':>6} {'MAE':>7} {'rel err':>8}")
+    lo, hi = fig["count_exact_ci95"]
+    print(f"  count exact {fig['count_exact_rate']:.3f} (95 % interval {lo:.3f}-{hi:.3f})   "
+          f"count MAE {fig['count_mae']:.3f}   mean relative count error {fig['count_mean_rel_error']:.4f}")
+    print(f"  {'objects':>9} {'frames':>6} {'exact':>6} {'95 % interval':>13} {'MAE':>7} {'rel err':>8}")
     for b in fig["count_bins"]:
-        print(f"  {b['objects']:>9} {b['frames']:>6} {b['count_exact_rate']:>6.3f} {b['count_mae']:>7.3f} "
-              f"{b['count_mean_rel_error']:>8.4f}")
+        lo, hi = b["count_exact_ci95"]
+        print(f"  {b['objects']:>9} {b['frames']:>6} {b['count_exact_rate']:>6.3f} {f'{lo:.3f}-{hi:.3f}':>13} "
+              f"{b['count_mae']:>7.3f} {b['count_mean_rel_error']:>8.4f}")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -229,6 +231,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"(and images of the worst {min(len(report.frames), report.limit)})")
         c, f = report.by_centre["covered"], report.by_centre["free"]
         print(f"  missed: {c['missed']} of {c['truth']} parts whose box centre lies on another part, "
+              f"{f['missed']} of the other {f['truth']}")
+        c, f = report.by_pieces["pieces"], report.by_pieces["whole"]
+        print(f"  missed: {c['missed']} of {c['truth']} parts seen in two or more pieces, "
               f"{f['missed']} of the other {f['truth']}")
     return 0
 

@@ -9,6 +9,7 @@ parts. tests/benchmarks/test_metrics.py checks the figures against pycocotools.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,12 +160,27 @@ class ConfusionIoU:
         return float(np.trace(self.matrix) / total) if total else float("nan")
 
 
-def count_errors(predicted: list[int], truth: list[int]) -> dict[str, float]:
-    """Count agreement over frames: exact rate, mean absolute error, mean relative error (frames with N > 0)."""
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % (z = 1.96) Wilson score interval of a rate hits / n: how far a rate measured on n frames may lie
+    from the model's true rate (exact count on 90 of 100 frames: 0.826-0.945). (nan, nan) for n = 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def count_errors(predicted: list[int], truth: list[int]) -> dict[str, float | list[float]]:
+    """Count agreement over frames: exact rate with its 95 % Wilson interval, mean absolute error, mean relative
+    error (frames with N > 0)."""
     p = np.asarray(predicted, dtype=np.float64)
     t = np.asarray(truth, dtype=np.float64)
     if len(t) == 0:
-        return {"count_exact_rate": float("nan"), "count_mae": float("nan"), "count_mean_rel_error": float("nan")}
+        return {"count_exact_rate": float("nan"), "count_exact_ci95": [float("nan")] * 2, "count_mae": float("nan"),
+                "count_mean_rel_error": float("nan")}
     rel = np.abs(p - t)[t > 0] / t[t > 0]
-    return {"count_exact_rate": float(np.mean(p == t)), "count_mae": float(np.mean(np.abs(p - t))),
+    hits = int(np.sum(p == t))
+    return {"count_exact_rate": hits / len(t), "count_exact_ci95": list(wilson_interval(hits, len(t))),
+            "count_mae": float(np.mean(np.abs(p - t))),
             "count_mean_rel_error": float(rel.mean()) if len(rel) else float("nan")}

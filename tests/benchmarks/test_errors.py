@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeseg.bench.errors import ErrorReport, centre_covered, match
+from edgeseg.bench.errors import ErrorReport, centre_covered, in_pieces, match
 from edgeseg.errors import InputError
 from edgeseg.masks import CropMasks
 from edgeseg.results import InstanceResult
@@ -54,9 +54,10 @@ def test_report_lists_misses_and_extras_and_keeps_the_worst_frames(tmp_path):
     b = doc["frames"][0]
     assert b["image"] == "b.png" and b["truth"] == 2 and b["found"] == 1
     assert b["missed"] == [{"class": "washer", "area": 100, "xyxy": [30, 0, 40, 10], "best_iou": 0.0,
-                            "centre_covered": False}]
+                            "centre_covered": False, "in_pieces": False}]
     # Every truth part of every frame is tallied, recorded or not: 2 + 2 + 2 + 0 + 2, 3 of them missed.
     assert doc["by_centre"] == {"covered": {"truth": 0, "missed": 0}, "free": {"truth": 8, "missed": 3}}
+    assert doc["by_pieces"] == {"pieces": {"truth": 0, "missed": 0}, "whole": {"truth": 8, "missed": 3}}
     assert sorted(p.name for p in (tmp_path / "errs").iterdir()) == ["c.jpg", "errors.json"]  # limit 1: the worst
     assert cv2.imread(str(tmp_path / "errs" / "c.jpg")).shape == (40, 120, 3)  # truth | predictions
 
@@ -71,6 +72,18 @@ def test_centre_covered_only_by_another_parts_pixels():
                       np.array([[0, 0, 20, 20], [30, 10, 50, 30], [25, 18, 55, 22], [56, 0, 58, 2]], np.int32), HW)
     assert centre_covered(masks).tolist() == [False, True, False, False]
     assert centre_covered(_masks([])).shape == (0,)
+
+
+def test_in_pieces_counts_diagonal_touch_as_one_piece():
+    bar = np.ones((4, 30), bool)
+    split = bar.copy()
+    split[:, 14:16] = False  # a bar with a capsule across its middle: two pieces
+    diagonal = np.eye(6, dtype=bool)  # touching at corners only: one 8-connected piece
+    ring = np.ones((20, 20), bool)
+    ring[5:15, 5:15] = False  # a washer: one piece with a hole
+    boxes = np.array([[0, 0, 30, 4], [0, 10, 30, 14], [40, 0, 46, 6], [40, 10, 60, 30]], np.int32)
+    assert in_pieces(CropMasks([bar, split, diagonal, ring], boxes, HW)).tolist() == [False, True, False, False]
+    assert in_pieces(_masks([])).shape == (0,)
 
 
 def test_report_without_images_and_a_bad_limit(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 import edgeseg
 from edgeseg.bench import evaluate
-from edgeseg.bench.metrics import ConfusionIoU, MaskAP
+from edgeseg.bench.metrics import ConfusionIoU, MaskAP, wilson_interval
 from edgeseg.bench.scenes import SEMANTIC_CLASSES, SceneOptions, make_scene, write_dataset
 
 
@@ -40,9 +40,11 @@ def test_instance_figures_match_the_in_memory_truth(data, tmp_path, capsys):
     assert fig["mask_ap50"] == pytest.approx(ap.summary()["mask_ap50"], abs=1e-12)
     assert fig["mask_ap"] == pytest.approx(ap.summary()["mask_ap"], abs=1e-12)
     assert fig["count_mae"] == pytest.approx(np.mean(np.abs(np.subtract(found, truth))))
+    hits = int(np.sum(np.equal(found, truth)))
+    assert fig["count_exact_ci95"] == pytest.approx(list(wilson_interval(hits, 3)))
     assert fig["mask_ap50"] > 0.8  # the model sees these frames for the first time
     text = capsys.readouterr().out
-    assert "mask AP50" in text and "count exact" in text
+    assert "mask AP50" in text and "count exact" in text and "95 % interval" in text
 
 
 def test_semantic_figures_match_the_in_memory_truth(data, tmp_path):

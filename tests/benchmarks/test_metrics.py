@@ -6,7 +6,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from edgeseg.bench.metrics import ConfusionIoU, MaskAP, count_errors, crop_iou_matrix
+from edgeseg.bench.metrics import ConfusionIoU, MaskAP, count_errors, crop_iou_matrix, wilson_interval
 from edgeseg.bench.scenes import SceneOptions, make_scenes, write_dataset
 from edgeseg.masks import CropMasks
 
@@ -103,4 +103,17 @@ def test_confusion_iou_and_counts():
     e = count_errors([10, 9, 0], [10, 10, 0])
     assert e["count_exact_rate"] == pytest.approx(2 / 3) and e["count_mae"] == pytest.approx(1 / 3)
     assert e["count_mean_rel_error"] == pytest.approx(0.05)
+    lo, hi = e["count_exact_ci95"]
+    assert 0 < lo < 2 / 3 < hi < 1
     json.dumps(e)
+
+
+def test_wilson_interval_of_the_exact_count_rate():
+    # 90 of 100 frames: the textbook Wilson interval; it holds the measured rate and narrows with more frames.
+    lo, hi = wilson_interval(90, 100)
+    assert lo == pytest.approx(0.8256, abs=1e-4) and hi == pytest.approx(0.9448, abs=1e-4)
+    lo4, hi4 = wilson_interval(360, 400)
+    assert lo < lo4 < 0.9 < hi4 < hi
+    assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(20, 20)[1] == 1.0
+    assert 0 < wilson_interval(20, 20)[0] < 1
+    assert all(np.isnan(wilson_interval(0, 0)))
