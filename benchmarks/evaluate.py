@@ -7,7 +7,8 @@ image entry, or `labels/<image stem>.png`). `edgeseg scenes` writes exactly this
 Semantic: mIoU and per-class IoU over the model's classes. Dataset classes are matched to the model's by
 name (`semantic_classes` in annotations.json, or `--label-names`), with the aliases of the synthetic
 scenes (belt → background, scratch/spot → defect) when names differ; unmatched classes are ignored.
-Instance: COCO-style mask AP50 and AP50-95, count exact rate and count errors, also per object-count bin;
+Instance: COCO-style mask AP50 and AP50-95, count exact rate (with its 95 % interval: 100 frames cannot tell
+0.90 from 0.93) and count errors, also per object-count bin;
 `--errors DIR` also writes which parts were missed or added in which frame (see edgeseg.bench.errors).
 """
 
