@@ -50,6 +50,14 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray | None, iou: 
     return order[np.flatnonzero(keep)[:max_det]]
 
 
+def boxes_overlap(a: np.ndarray, b: np.ndarray, iou: float) -> np.ndarray:
+    """Row-wise: does xyxy box a[k] overlap b[k] (both (P, 4)) by IoU above `iou`? (P,) bool, no division."""
+    wh = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None)
+    inter = wh[:, 0] * wh[:, 1]
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    return inter > iou * union
+
+
 def _overlapping_pairs(b: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarray]:
     """Edges (hi, lo) in score order, hi < lo, with IoU(b[hi], b[lo]) > iou."""
     n = len(b)
@@ -71,13 +79,7 @@ def _overlapping_pairs(b: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarra
             a = np.repeat(np.arange(start, stop), cnt)
             c = a + 1 + np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
             i, j = xs[a], xs[c]
-            bi, bj = b[i], b[j]
-            iw = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
-            ih = np.clip(np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1]), 0, None)
-            inter = np.clip(iw, 0, None) * ih
-            area_i = (bi[:, 2] - bi[:, 0]) * (bi[:, 3] - bi[:, 1])
-            area_j = (bj[:, 2] - bj[:, 0]) * (bj[:, 3] - bj[:, 1])
-            over = inter > iou * (area_i + area_j - inter)
+            over = boxes_overlap(b[i], b[j], iou)
             i, j = i[over], j[over]
             his.append(np.minimum(i, j))
             los.append(np.maximum(i, j))

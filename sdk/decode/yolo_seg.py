@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeseg.decode.crops import crop_origins, logit, proto_masks
-from edgeseg.decode.nms import PairTest, nms
+from edgeseg.decode.nms import PairTest, boxes_overlap, nms
 from edgeseg.decode.options import InstanceOptions
 from edgeseg.errors import DecodeError
 from edgeseg.masks import CropMasks
@@ -151,11 +151,7 @@ def sure_boxes(xyxy_in: np.ndarray, sure_iou: float, test: PairTest) -> PairTest
     others (so it computes masks only for those)."""
 
     def pair(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        a, b = xyxy_in[i], xyxy_in[j]
-        wh = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None)
-        inter = wh[:, 0] * wh[:, 1]
-        union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-        out = inter > sure_iou * union
+        out = boxes_overlap(xyxy_in[i], xyxy_in[j], sure_iou)
         rest = np.flatnonzero(~out)
         if len(rest):
             out[rest] = test(i[rest], j[rest])

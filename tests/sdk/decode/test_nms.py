@@ -48,3 +48,12 @@ def test_thousands_of_candidates_stay_linear():
     xyxy, scores, cls = _boxes(20000, 2, spread=4000, size=(5, 30))
     keep = nms(xyxy, scores, cls, 0.5, 300)
     assert len(keep) == 300 and np.all(np.diff(scores[keep]) <= 0)
+
+
+def test_boxes_overlap_is_row_wise_iou_above_the_threshold():
+    a, _, _ = _boxes(200, 7, spread=40.0)
+    b, _, _ = _boxes(200, 8, spread=40.0)
+    ious = np.array([reference.iou_xyxy(p, q) for p, q in zip(a.tolist(), b.tolist())])
+    for t in (0.0, 0.3, 0.65):
+        np.testing.assert_array_equal(nms_module.boxes_overlap(a, b, t), ious > t)
+    assert 0 < (ious > 0.3).sum() < len(a)  # the threshold splits the pairs: the check can fail
