@@ -24,7 +24,8 @@ NM = 16
 # cells sometimes name one part with two classes; boxes overlapping by IoU 0.3-0.65 suppress only where their
 # masks overlap too (IoU > 0.5), so a capsule lying in a nut's hole or across a washer keeps the part under it,
 # and boxes overlapping more suppress outright, as a duplicate with a ragged mask would.
-INST_DECODE = DecodeDefaults(conf=0.4, iou=0.3, class_agnostic=True, max_det=300, mask_iou=0.5, sure_iou=0.65)
+INST_DECODE = DecodeDefaults(conf=0.4, iou=0.3, class_agnostic=True, max_det=300, mask_iou=0.5, sure_iou=0.65,
+                             claim_share=0.2, rescue_conf=0.03)
 REFERENCE_NAMES = ("parts-seg", "parts-inst")
 
 

@@ -387,7 +387,7 @@ def evaluate_inst(args: argparse.Namespace, path: Path) -> None:
     counts = few + [100] * 20 + [200] * 20
     opts = InstanceOptions(conf=args.conf, iou=args.iou, max_det=300, class_agnostic=args.agnostic,
                            cross_class_mask_iou=args.cross_class_mask_iou, mask_iou=args.mask_iou,
-                           sure_iou=args.sure_iou)
+                           sure_iou=args.sure_iou, claim_share=args.claim_share, rescue_conf=args.rescue_conf)
     images, gts, dets, found, ms = [], [], [], [], {}
     with edgeseg.load(path, threads=args.threads, instance=opts) as model:
         for k, (n, scene) in enumerate(zip(counts, held_out(args, counts))):
@@ -433,7 +433,8 @@ def evaluate_inst(args: argparse.Namespace, path: Path) -> None:
             stats[iou_type] = ev.stats
     print(f"{len(counts)} held-out 1280x720 frames (N 0..50 x{len(few)}, 100 x20, 200 x20), conf {args.conf}, "
           f"iou {args.iou}, agnostic NMS {args.agnostic}, cross-class mask IoU {args.cross_class_mask_iou}, "
-          f"mask IoU {args.mask_iou}, sure IoU {args.sure_iou}: "
+          f"mask IoU {args.mask_iou}, sure IoU {args.sure_iou}, claim share {args.claim_share}, "
+          f"rescue conf {args.rescue_conf}: "
           f"mask mAP50 {stats['segm'][1]:.4f}, mask mAP50-95 {stats['segm'][0]:.4f}, box mAP50 {stats['bbox'][1]:.4f}")
     for n, rows in sorted(ms.items()):
         print(f"N {'<= 50' if n == 50 else n}: ", end="")
@@ -505,6 +506,10 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def _share_or_off(text: str) -> float | None:
+    return None if text == "off" else float(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=["parts-seg", "parts-inst"])
@@ -551,6 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="boxes of any classes suppress only if their masks overlap above M too")
     p.add_argument("--sure-iou", type=float, default=INST_DECODE.sure_iou, metavar="S",
                    help="with a mask test: boxes overlapping above S suppress whatever their masks")
+    p.add_argument("--claim-share", type=_share_or_off, default=INST_DECODE.claim_share, metavar="F|off",
+                   help="keep a detection only if at least F of its mask is pixels no better one took")
+    p.add_argument("--rescue-conf", type=_share_or_off, default=INST_DECODE.rescue_conf, metavar="C|off",
+                   help="with --claim-share: candidates scoring C up to --conf count too if they pass the claim test")
     p.add_argument("--recipe", action="store_true",
                    help="run every stage of the shipped model's recipe (RECIPES), then export and evaluate")
     p.add_argument("--work", type=Path, default=None, help="--recipe: folder for each stage's weights (resumable)")
@@ -577,7 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         path = export(model, args.model, args.out,
                       DecodeDefaults(conf=args.conf, iou=args.iou, class_agnostic=args.agnostic,
                                      cross_class_mask_iou=args.cross_class_mask_iou, mask_iou=args.mask_iou,
-                                     sure_iou=args.sure_iou))
+                                     sure_iou=args.sure_iou, claim_share=args.claim_share,
+                                     rescue_conf=args.rescue_conf))
     (evaluate_seg if seg else evaluate_inst)(args, path)
     return 0
 

@@ -151,6 +151,36 @@ class CropMasks:
         return [c.reshape(-1, 2) + np.array([x0, y0], dtype=np.int32) for c in contours]
 
 
+def lay_down(masks: CropMasks, order: np.ndarray, need: np.ndarray, label: np.ndarray | None = None) -> np.ndarray:
+    """Lay masks down one at a time in `order` (indices into `masks`), each onto the pixels no mask kept
+    before it took: mask i is kept iff it is not empty and at least need[i] of its pixels are still free,
+    and then takes them.
+
+    need: (N,) numbers (pixels).  label: an optional (H, W) integer canvas, 0 where free; kept masks write
+    1, 2, ... (in the order kept) on the pixels they take, and pixels already non-zero count as taken.
+    Returns (N,) int64: the pixels each kept mask took, -1 for masks dropped or not in `order`.
+    """
+    taken = np.zeros(masks.frame_hw, bool) if label is None else label
+    out = np.full(len(masks), -1, np.int64)
+    origins, crops = masks.origins_xyxy, masks.crops
+    kept = 0
+    for i in np.asarray(order, dtype=np.int64):
+        crop = crops[i]
+        x0, y0, x1, y1 = origins[i]
+        view = taken[y0:y1, x0:x1]
+        free = np.greater(crop, view) if label is None else crop & (view == 0)  # in the crop, not yet taken
+        n = int(np.count_nonzero(free))
+        if n == 0 or n < need[i]:
+            continue
+        kept += 1
+        out[i] = n
+        if label is None:
+            np.logical_or(view, crop, out=view)
+        else:
+            view[free] = kept
+    return out
+
+
 def rle_to_mask(rle: dict) -> np.ndarray:
     """Decode an uncompressed COCO RLE back to an (H, W) bool mask (for checks and tools)."""
     h, w = rle["size"]

@@ -20,7 +20,7 @@ from edgeseg.decode import InstanceOptions, PanopticOptions, SemanticOptions, de
 from edgeseg.errors import ModelLoadError, SpecError
 from edgeseg.preprocess import Transform, preprocess
 from edgeseg.results import InstanceResult, PanopticResult, SemanticResult, Timings
-from edgeseg.spec import ColorOrder, ModelSpec
+from edgeseg.spec import OPTIONAL_DECODE_KEYS, ColorOrder, ModelSpec
 
 Result = SemanticResult | InstanceResult | PanopticResult
 
@@ -103,8 +103,11 @@ def default_instance_options(spec: ModelSpec, **overrides) -> InstanceOptions:
     """The model's validated operating point (spec.decode_defaults), with any of its fields overridden."""
     d = spec.decode_defaults
     base = dict(conf=d.conf, iou=d.iou, class_agnostic=d.class_agnostic, max_det=d.max_det,
-                cross_class_mask_iou=d.cross_class_mask_iou, mask_iou=d.mask_iou, sure_iou=d.sure_iou)
-    base.update({k: v for k, v in overrides.items() if v is not None})
+                **{key: getattr(d, key) for key in OPTIONAL_DECODE_KEYS})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if "conf" in overrides and "rescue_conf" not in overrides:
+        base["rescue_conf"] = None  # a confidence threshold of one's own means what it says: nothing below it
+    base.update(overrides)
     return InstanceOptions(**base)
 
 

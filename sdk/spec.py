@@ -113,7 +113,7 @@ class Quantization:
 @dataclass(frozen=True, kw_only=True)
 class DecodeDefaults:
     """The operating point the model was validated at (instance heads): the runtime's default options.
-    cross_class_mask_iou, mask_iou, sure_iou: see `InstanceOptions` (None: off)."""
+    cross_class_mask_iou, mask_iou, sure_iou, claim_share, rescue_conf: see `InstanceOptions` (None: off)."""
 
     conf: float = 0.25
     iou: float = 0.7
@@ -122,6 +122,12 @@ class DecodeDefaults:
     cross_class_mask_iou: float | None = None
     mask_iou: float | None = None
     sure_iou: float | None = None
+    claim_share: float | None = None
+    rescue_conf: float | None = None
+
+
+# DecodeDefaults' fields that may be None (off), each a number in [0, 1] otherwise.
+OPTIONAL_DECODE_KEYS = ("cross_class_mask_iou", "mask_iou", "sure_iou", "claim_share", "rescue_conf")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,10 +253,13 @@ def _validate(spec: ModelSpec) -> None:
     d = spec.decode_defaults
     if not (0.0 <= d.conf < 1.0 and 0.0 < d.iou <= 1.0 and d.max_det > 0):
         raise SpecError(f"spec.decode_defaults: expected 0 <= conf < 1, 0 < iou <= 1, max_det > 0, got {d}")
-    for key in ("cross_class_mask_iou", "mask_iou", "sure_iou"):
+    for key in OPTIONAL_DECODE_KEYS:
         v = getattr(d, key)
-        if v is not None and not 0.0 <= v < 1.0:
-            raise SpecError(f"spec.decode_defaults.{key}: expected null or a number in [0, 1), got {v}")
+        if v is not None and not (0.0 <= v <= 1.0 if key == "claim_share" else 0.0 <= v < 1.0):
+            end = "]" if key == "claim_share" else ")"
+            raise SpecError(f"spec.decode_defaults.{key}: expected null or a number in [0, 1{end}, got {v}")
+    if d.rescue_conf is not None and (d.claim_share is None or d.rescue_conf >= d.conf):
+        raise SpecError(f"spec.decode_defaults.rescue_conf: needs claim_share and must lie below conf, got {d}")
     if spec.decoder == DecoderKind.YOLO_SEG and spec.num_mask_coeffs <= 0:
         raise SpecError(f"spec.num_mask_coeffs: a yolo-seg model needs the number of mask coefficients "
                         f"(> 0), got {spec.num_mask_coeffs}")
@@ -392,7 +401,7 @@ def _parse_spec(doc: Any) -> ModelSpec:
     if not isinstance(flag, bool):
         raise SpecError(f"spec.decode_defaults.class_agnostic: expected true or false, got {flag!r}")
     optional = {key: None if dd.doc.get(key) is None else dd.number(key)
-                for key in ("cross_class_mask_iou", "mask_iou", "sure_iou")}
+                for key in OPTIONAL_DECODE_KEYS}
     decode_defaults = DecodeDefaults(conf=dd.number("conf", 0.25), iou=dd.number("iou", 0.7), class_agnostic=flag,
                                      max_det=dd.int("max_det", 300), **optional)
     return ModelSpec(

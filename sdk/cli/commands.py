@@ -38,9 +38,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_decode_options(p: argparse.ArgumentParser) -> None:
-    """--conf, --iou, --max-det, --cross-class-mask-iou, --mask-iou, --sure-iou: override the model's own
-    operating point (spec.decode_defaults)."""
-    p.add_argument("--conf", type=float, help="instance confidence threshold (default: the model's own)")
+    """--conf, --iou, --max-det, --cross-class-mask-iou, --mask-iou, --sure-iou, --claim-share, --rescue-conf:
+    override the model's own operating point (spec.decode_defaults)."""
+    p.add_argument("--conf", type=float, help="instance confidence threshold (default: the model's own); setting it "
+                                              "turns the model's --rescue-conf off unless that is given too")
     p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the model's own)")
     p.add_argument("--max-det", type=int, help="most instances per frame (default: the model's own)")
     p.add_argument("--cross-class-mask-iou", type=_fraction_or_off, metavar="M|off",
@@ -52,10 +53,18 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sure-iou", type=_fraction_or_off, metavar="S|off",
                    help="with a mask test: boxes overlapping above S suppress whatever their masks; 'off' "
                         "(default: the model's own)")
+    p.add_argument("--claim-share", type=_fraction_or_off, metavar="F|off",
+                   help="YOLO-seg: lay the masks down best first and keep a detection only if at least F of its "
+                        "mask is pixels no better one took; 'off' (default: the model's own)")
+    p.add_argument("--rescue-conf", type=_fraction_or_off, metavar="C|off",
+                   help="YOLO-seg with --claim-share: candidates scoring C up to --conf are kept too when the pixels "
+                        "they add pass the claim test and are at least F of a typical detection's; 'off' (default: "
+                        "the model's own)")
 
 
 def _fraction_or_off(text: str) -> float:
-    """--cross-class-mask-iou, --mask-iou, --sure-iou: a number in 0..1, or 'off' (returned as -1)."""
+    """--cross-class-mask-iou, --mask-iou, --sure-iou, --claim-share, --rescue-conf: a number in 0..1, or 'off'
+    (returned as -1)."""
     if text.strip().lower() == "off":
         return -1.0  # decode_options: None, the option off
     try:
@@ -72,10 +81,11 @@ def decode_options(spec, args: argparse.Namespace):
     from dataclasses import replace
 
     from edgeseg.segmenter import default_instance_options
+    from edgeseg.spec import OPTIONAL_DECODE_KEYS
 
-    opts = default_instance_options(spec, conf=args.conf, iou=args.iou, max_det=args.max_det)
-    for key in ("cross_class_mask_iou", "mask_iou", "sure_iou"):
-        v = getattr(args, key, None)
-        if v is not None:
-            opts = replace(opts, **{key: None if v < 0 else v})
-    return opts
+    changes = {key: None if v < 0 else v for key in OPTIONAL_DECODE_KEYS if (v := getattr(args, key, None)) is not None}
+    opts = default_instance_options(spec, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                                    rescue_conf=changes.get("rescue_conf"))
+    if changes.get("claim_share", 0.0) is None and "rescue_conf" not in changes:
+        changes["rescue_conf"] = None  # no rescue without the claim test
+    return replace(opts, **changes)  # InputError for a rescue without the claim test or above --conf

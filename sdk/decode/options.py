@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgeseg.errors import InputError
+
 
 @dataclass(frozen=True, kw_only=True)
 class InstanceOptions:
@@ -21,7 +23,14 @@ class InstanceOptions:
     sure_iou: with a mask test (mask_iou or cross_class_mask_iou), boxes overlapping above this IoU suppress
     without it: the box alone is sure. None: every pair in the test's reach is decided by the masks.
     parts-inst uses iou 0.3, mask_iou 0.5, sure_iou 0.65: a hidden part's box may overlap the one on top by
-    0.3-0.65 while their masks do not, where a duplicate's mask overlaps its part's."""
+    0.3-0.65 while their masks do not, where a duplicate's mask overlaps its part's.
+    claim_share: (YOLO-seg models) after NMS the masks are laid down best score first, each taking the pixels no
+    kept mask took before it; a detection is kept only if at least this share of its mask is still free then
+    (a second detection of a part already found adds few pixels). None: off.
+    rescue_conf: (with claim_share) candidates scoring from rescue_conf up to `conf` enter NMS and the claim
+    test too, and are kept only if the free pixels they take are at least claim_share of their own mask and
+    claim_share of the median mask of the detections scoring `conf` or more: a part hidden under others, which
+    the model scores low, counts when it shows pixels nothing else explains. None: off."""
 
     conf: float = 0.25
     iou: float = 0.7
@@ -32,6 +41,22 @@ class InstanceOptions:
     cross_class_mask_iou: float | None = None
     mask_iou: float | None = None
     sure_iou: float | None = None
+    claim_share: float | None = None
+    rescue_conf: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.claim_share is not None and not 0.0 <= self.claim_share <= 1.0:
+            raise InputError(f"claim_share: expected None or a share in [0, 1], got {self.claim_share!r}")
+        if self.rescue_conf is not None:
+            if self.claim_share is None:
+                raise InputError("rescue_conf needs claim_share: rescued candidates must pass the claim test")
+            if not 0.0 <= self.rescue_conf < self.conf:
+                raise InputError(f"rescue_conf: expected a score in [0, conf={self.conf}), got {self.rescue_conf!r}")
+
+    @property
+    def min_score(self) -> float:
+        """The lowest score a candidate may have to enter NMS: rescue_conf if set, else conf."""
+        return self.conf if self.rescue_conf is None else self.rescue_conf
 
 
 @dataclass(frozen=True, kw_only=True)

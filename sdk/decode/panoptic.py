@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeseg.decode.options import PanopticOptions
+from edgeseg.masks import lay_down
 from edgeseg.results import InstanceResult, PanopticResult, SemanticResult
 
 
@@ -18,24 +19,15 @@ def merge_panoptic(semantic: SemanticResult, instances: InstanceResult, *, stuff
                    class_names: tuple[str, ...] = ()) -> PanopticResult:
     h, w = semantic.frame_hw
     label = np.zeros((h, w), dtype=np.int32)
-    seg_id, seg_cls, seg_thing, seg_area, seg_score = [], [], [], [], []
-    next_id = 1
-    origins = instances.masks.origins_xyxy
-    for i in np.argsort(-instances.scores, kind="stable"):
-        x0, y0, x1, y1 = origins[i]
-        crop = instances.masks.crops[i]
-        total = int(np.count_nonzero(crop))
-        if total == 0:
-            continue
-        view = label[y0:y1, x0:x1]
-        free = crop & (view == 0)
-        kept = int(np.count_nonzero(free))
-        if kept < opts.overlap * total:
-            continue
-        view[free] = next_id
-        seg_id.append(next_id), seg_cls.append(int(instances.class_id[i])), seg_thing.append(True)
-        seg_area.append(kept), seg_score.append(float(instances.scores[i]))
-        next_id += 1
+    order = np.argsort(-instances.scores, kind="stable")
+    took = lay_down(instances.masks, order, opts.overlap * instances.masks.areas, label)
+    things = order[took[order] >= 0]  # in the order kept: thing k wrote k + 1 into `label`
+    seg_id = list(range(1, len(things) + 1))
+    seg_cls = [int(c) for c in instances.class_id[things]]
+    seg_thing = [True] * len(things)
+    seg_area = [int(a) for a in took[things]]
+    seg_score = [float(s) for s in instances.scores[things]]
+    next_id = len(things) + 1
     unclaimed = label == 0
     cm = semantic.class_map
     for c in stuff:

@@ -1,4 +1,5 @@
-"""YOLO-seg decoding: candidates → confidence filter → class-aware NMS → masks inside each box.
+"""YOLO-seg decoding: candidates → confidence filter → class-aware NMS → masks inside each box → (optionally)
+the claim test, which drops detections whose masks add too few pixels (`InstanceOptions.claim_share`).
 
 Two layouts (batch axis optional, either orientation accepted):
 - concatenated (Ultralytics `output0`): predictions (4 + nc + nm, A) rows cx, cy, w, h (input pixels),
@@ -14,7 +15,7 @@ from edgeseg.decode.crops import crop_origins, logit, proto_masks
 from edgeseg.decode.nms import PairTest, boxes_overlap, nms
 from edgeseg.decode.options import InstanceOptions
 from edgeseg.errors import DecodeError
-from edgeseg.masks import CropMasks
+from edgeseg.masks import CropMasks, lay_down
 from edgeseg.preprocess import Transform
 from edgeseg.results import InstanceResult
 
@@ -192,9 +193,9 @@ def decode_yolo_seg(*, protos: np.ndarray, t: Transform, nc: int, nm: int, opts:
     if protos.shape[0] != nm:
         raise DecodeError(f"protos: expected {nm} prototype channels first, got shape {protos.shape}")
     if predictions is not None:
-        cxcywh, sc, cls, co = candidates_concat(predictions, nc, nm, opts.conf)
+        cxcywh, sc, cls, co = candidates_concat(predictions, nc, nm, opts.min_score)
     elif boxes is not None and scores is not None and coefficients is not None:
-        cxcywh, sc, cls, co = candidates_split(boxes, scores, coefficients, nc, nm, opts.conf)
+        cxcywh, sc, cls, co = candidates_split(boxes, scores, coefficients, nc, nm, opts.min_score)
     else:
         raise DecodeError("yolo-seg: expected `predictions`, or all of `boxes`, `scores`, `coefficients`")
     if len(sc) == 0:
@@ -217,6 +218,21 @@ def decode_yolo_seg(*, protos: np.ndarray, t: Transform, nc: int, nm: int, opts:
     visible = (origins[:, 2] > origins[:, 0]) & (origins[:, 3] > origins[:, 1])
     if not visible.all():  # boxes that lie wholly in the padding or outside the frame
         idx, xyxy, origins = idx[visible], xyxy[visible], origins[visible]
-    crops = proto_masks(protos, co[idx], origins, t, opts.mask_threshold)
-    return InstanceResult(xyxy, sc[idx], cls[idx], CropMasks.trusted(crops, origins, t.frame_hw), t.frame_hw,
-                          tuple(class_names))
+    masks = CropMasks.trusted(proto_masks(protos, co[idx], origins, t, opts.mask_threshold), origins, t.frame_hw)
+    if opts.claim_share is not None:
+        keep = claim_test(masks, sc[idx], opts.conf, opts.claim_share)
+        idx, xyxy, masks = idx[keep], xyxy[keep], masks[keep]
+    return InstanceResult(xyxy, sc[idx], cls[idx], masks, t.frame_hw, tuple(class_names))
+
+
+def claim_test(masks: CropMasks, scores: np.ndarray, conf: float, share: float) -> np.ndarray:
+    """Indices (ascending) of the detections that keep their place when the masks are laid down best score
+    first (`lay_down`): each must find at least `share` of its mask still free; one scoring below `conf` (a
+    rescued candidate) must also find free at least `share` of the median mask of those scoring `conf` or more."""
+    areas = masks.areas
+    need = share * areas.astype(np.float64)
+    sure = scores >= conf
+    if not sure.all() and sure.any():
+        need = np.where(sure, need, np.maximum(need, share * float(np.median(areas[sure]))))
+    took = lay_down(masks, np.argsort(-scores, kind="stable"), need)
+    return np.flatnonzero(took >= 0)

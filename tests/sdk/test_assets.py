@@ -32,6 +32,7 @@ def test_names_resolve_everywhere():
         # The shipped file carries the operating point the converter embeds (its mask-gated NMS included).
         assert seg.spec.decode_defaults == INST_DECODE
         assert (seg.instance.iou, seg.instance.mask_iou, seg.instance.sure_iou) == (0.3, 0.5, 0.65)
+        assert (seg.instance.claim_share, seg.instance.rescue_conf) == (0.2, 0.03)
 
 
 def test_parts_seg_floor(scenes):

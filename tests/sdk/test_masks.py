@@ -3,7 +3,7 @@ import pytest
 from pycocotools import mask as coco_mask
 
 from edgeseg.errors import InputError
-from edgeseg.masks import CropMasks, rle_to_mask
+from edgeseg.masks import CropMasks, lay_down, rle_to_mask
 
 
 def _random_masks(seed, frame_hw=(37, 53), n=6):
@@ -47,3 +47,41 @@ def test_validation():
         CropMasks([np.ones((4, 4), bool)], np.array([[8, 8, 12, 12]]), (10, 10))
     with pytest.raises(InputError, match="expected bool \\(4, 4\\)"):
         CropMasks([np.ones((3, 4), bool)], np.array([[0, 0, 4, 4]]), (10, 10))
+
+
+def _lay_down_slowly(dense, order, need):
+    """The obvious version: full frames, one mask at a time."""
+    taken = np.zeros(dense.shape[1:], bool)
+    label = np.zeros(dense.shape[1:], np.int32)
+    out = np.full(len(dense), -1)
+    for i in order:
+        free = dense[i] & ~taken
+        if free.sum() > 0 and free.sum() >= need[i]:
+            taken |= dense[i]
+            label[free] = label.max() + 1
+            out[i] = free.sum()
+    return out, label
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lay_down_matches_the_obvious_version(seed):
+    m = _random_masks(seed, n=12)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(m))[:10]  # two masks left out: never kept
+    need = rng.uniform(0, 0.8, len(m)) * m.areas
+    want, want_label = _lay_down_slowly(m.to_dense(), order, need)
+    np.testing.assert_array_equal(lay_down(m, order, need), want)
+    label = np.zeros(m.frame_hw, np.int32)
+    np.testing.assert_array_equal(lay_down(m, order, need, label), want)
+    np.testing.assert_array_equal(label, want_label)
+    assert (want >= 0).sum() < len(order)  # some masks are dropped, so the test can tell
+
+
+def test_lay_down_drops_empty_and_covered_masks():
+    block = np.ones((4, 4), bool)
+    m = CropMasks([block, block[:2], np.zeros((3, 3), bool), block], np.array(
+        [[0, 0, 4, 4], [0, 0, 4, 2], [5, 5, 8, 8], [2, 0, 6, 4]]), (10, 10))
+    # 1 lies wholly under 0; 2 is empty; 3 half under 0 keeps 8 free pixels.
+    np.testing.assert_array_equal(lay_down(m, [0, 1, 2, 3], np.zeros(4)), [16, -1, -1, 8])
+    np.testing.assert_array_equal(lay_down(m, [0, 1, 2, 3], np.full(4, 9.0)), [16, -1, -1, -1])
+    np.testing.assert_array_equal(lay_down(CropMasks.empty((5, 5)), [], np.zeros(0)), np.zeros(0))

@@ -233,3 +233,25 @@ def test_decode_defaults_mask_iou_and_sure_iou_round_trip_default_and_validation
     for key in ("mask_iou", "sure_iou"):
         with pytest.raises(SpecError, match=f"spec.decode_defaults.{key}"):
             spec.replace(decode_defaults=DecodeDefaults(**{key: -0.1}))
+
+
+def test_decode_defaults_claim_share_and_rescue_conf_round_trip_default_and_validation():
+    from edgeseg.segmenter import default_instance_options
+    from edgeseg.spec import DecodeDefaults
+
+    spec = _instance_spec().replace(decode_defaults=DecodeDefaults(conf=0.4, claim_share=0.2, rescue_conf=0.03))
+    back = ModelSpec.from_json(spec.to_json())
+    assert (back.decode_defaults.claim_share, back.decode_defaults.rescue_conf) == (0.2, 0.03)
+    opts = default_instance_options(back)
+    assert (opts.conf, opts.claim_share, opts.rescue_conf, opts.min_score) == (0.4, 0.2, 0.03, 0.03)
+    # A confidence threshold of one's own turns the rescue off, unless a rescue threshold comes with it.
+    assert default_instance_options(back, conf=0.5).rescue_conf is None
+    assert default_instance_options(back, conf=0.5, rescue_conf=0.1).rescue_conf == 0.1
+    assert default_instance_options(back, iou=0.5).rescue_conf == 0.03
+    doc = spec.to_dict()
+    del doc["decode_defaults"]["claim_share"], doc["decode_defaults"]["rescue_conf"]  # older specs: both off
+    assert ModelSpec.from_dict(doc).decode_defaults == DecodeDefaults(conf=0.4)
+    for bad in (dict(claim_share=1.5), dict(claim_share=-0.1), dict(conf=0.4, claim_share=0.2, rescue_conf=0.5),
+                dict(conf=0.4, rescue_conf=0.1)):
+        with pytest.raises(SpecError, match="spec.decode_defaults"):
+            spec.replace(decode_defaults=DecodeDefaults(**bad))

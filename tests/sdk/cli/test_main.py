@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from edgeseg.cli.main import main
+from edgeseg.errors import InputError
 
 
 def test_info_text_and_json(capsys):
@@ -104,6 +105,18 @@ def test_decode_flags_override_the_models_own_options(tiny_instance_split, capsy
     assert (opts.mask_iou, opts.sure_iou, opts.cross_class_mask_iou) == (0.5, 0.65, 0.4)
     assert decode_options(spec.replace(decode_defaults=DecodeDefaults(mask_iou=0.5, sure_iou=0.6)),
                           p.parse_args(["--sure-iou", "off"])).sure_iou is None
+    rescuing = spec.replace(decode_defaults=DecodeDefaults(conf=0.4, claim_share=0.2, rescue_conf=0.03))
+    opts = decode_options(rescuing, p.parse_args([]))
+    assert (opts.claim_share, opts.rescue_conf) == (0.2, 0.03)
+    opts = decode_options(rescuing, p.parse_args(["--claim-share", "off"]))  # no rescue without the claim test
+    assert (opts.claim_share, opts.rescue_conf) == (None, None)
+    opts = decode_options(rescuing, p.parse_args(["--claim-share", "0.3", "--rescue-conf", "0.1"]))
+    assert (opts.claim_share, opts.rescue_conf) == (0.3, 0.1)
+    assert decode_options(rescuing, p.parse_args(["--rescue-conf", "off"])).rescue_conf is None
+    assert decode_options(rescuing, p.parse_args(["--conf", "0.9"])).rescue_conf is None  # --conf means what it says
+    assert decode_options(rescuing, p.parse_args(["--conf", "0.9", "--rescue-conf", "0.1"])).rescue_conf == 0.1
+    with pytest.raises(InputError, match="rescue_conf"):
+        decode_options(rescuing, p.parse_args(["--rescue-conf", "0.5"]))  # above the model's conf 0.4
     for bad in ("1.5", "some"):
         with pytest.raises(SystemExit):
             p.parse_args(["--cross-class-mask-iou", bad])

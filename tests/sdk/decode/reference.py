@@ -98,8 +98,10 @@ def grid_mask(coef, protos, box, input_hw, thr) -> np.ndarray:
 
 
 def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, mask_threshold=0.5,
-             agnostic=False, cross_class_mask_iou=None, mask_iou=None, sure_iou=None):
+             agnostic=False, cross_class_mask_iou=None, mask_iou=None, sure_iou=None, claim_share=None,
+             rescue_conf=None):
     """Full reference decode of the concatenated layout → list of (xyxy_frame, score, class, full mask)."""
+    floor = conf if rescue_conf is None else rescue_conf
     p = np.asarray(predictions, dtype=np.float64).reshape(4 + nc + nm, -1)
     protos = np.asarray(protos, dtype=np.float64).reshape(nm, *np.shape(protos)[-2:])
     cands = []
@@ -108,7 +110,7 @@ def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, ma
         c = int(np.argmax(scores))
         s = scores[c]
         cx, cy, w, h = p[:4, a]
-        if not (s > conf) or not np.all(np.isfinite(p[:4, a])) or w <= 0 or h <= 0:
+        if not (s > floor) or not np.all(np.isfinite(p[:4, a])) or w <= 0 or h <= 0:
             continue
         cands.append(((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), s, c, p[4 + nc:, a]))
     thr = np.log(mask_threshold / (1 - mask_threshold))
@@ -130,7 +132,23 @@ def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, ma
         z = np.tensordot(coef, protos, axes=1)
         mask = (bilinear_full(z, u, v) > thr) & region
         out.append((fb, s, c, mask))
-    return out
+    return out if claim_share is None else claim(out, conf, claim_share)
+
+
+def claim(dets, conf, share):
+    """Keep a detection (best first) only if share of its mask is free of better kept ones; one scoring below
+    conf must also free share × the median mask of those scoring conf or more."""
+    sure = [m.sum() for _, s, _, m in dets if s >= conf]
+    typical = share * np.median(sure) if sure else 0.0
+    taken, kept = None, []
+    for fb, s, c, mask in sorted(dets, key=lambda d: -d[1]):
+        taken = np.zeros_like(mask) if taken is None else taken
+        free = np.count_nonzero(mask & ~taken)
+        need = share * mask.sum() if s >= conf else max(share * mask.sum(), typical)
+        if free > 0 and free >= need:
+            taken |= mask
+            kept.append((fb, s, c, mask))
+    return kept
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -3,7 +3,7 @@ import pytest
 
 from edgeseg.bench.planted import plant_yolo_seg
 from edgeseg.decode import InstanceOptions, decode_yolo_seg
-from edgeseg.errors import DecodeError
+from edgeseg.errors import DecodeError, InputError
 from edgeseg.preprocess import make_transform
 from edgeseg.spec import ResizeMode
 from tests.sdk.decode import reference
@@ -258,3 +258,62 @@ def test_cross_class_mask_iou_nms_matches_reference_on_crowded_candidates(seed):
         # Class-aware NMS never compares two classes, so the option only changes class-agnostic NMS.
         plain = _decode(pred, protos, t, iou=0.3, class_agnostic=agnostic)
         assert len(r) > len(plain) if agnostic else len(r) == len(plain)
+
+
+def _box_in_box(score_b, coef_a, coef_b):
+    """Two candidates of one class: a (0.9) boxes x 40..120, y 40..120; b (score_b) boxes the top 32 rows of
+    it (box IoU 0.4: NMS at 0.5 keeps both). Prototype channels (on inside their rows, every column):
+    0 rows 40..120, 1 rows 40..72, 2 rows 72..120; coef_a / coef_b pick one for each."""
+    t = make_transform((160, 160), (160, 160), ResizeMode.LETTERBOX)
+    pred = np.zeros((4 + NC + NM, 2), np.float32)
+    pred[:4] = [[80, 80], [80, 56], [80, 80], [80, 32]]
+    pred[4] = 0.9, score_b
+    pred[4 + NC + coef_a, 0] = pred[4 + NC + coef_b, 1] = 1
+    protos = np.full((NM, 40, 40), -5.0, np.float32)
+    protos[0, 10:30], protos[1, 10:18], protos[2, 18:30] = 5, 5, 5
+    return pred, protos, t
+
+
+def test_claim_share_drops_a_detection_whose_pixels_a_better_one_took():
+    pred, protos, t = _box_in_box(0.8, 0, 0)  # b's mask lies inside a's
+    assert len(_decode(pred, protos, t, iou=0.5)) == 2
+    r = _decode(pred, protos, t, iou=0.5, claim_share=0.2)
+    assert len(r) == 1 and r.scores[0] == pytest.approx(0.9)
+    assert len(_decode(pred, protos, t, iou=0.5, claim_share=0.0)) == 1  # nothing free at all: dropped
+    pred, protos, t = _box_in_box(0.8, 2, 1)  # a masks its bottom 48 rows, b the top 32: both kept
+    assert len(_decode(pred, protos, t, iou=0.5, claim_share=0.2)) == 2
+
+
+def test_rescue_conf_keeps_a_low_scored_candidate_only_where_it_adds_pixels():
+    pred, protos, t = _box_in_box(0.2, 2, 1)  # b (80 × 32 px) masks pixels a (80 × 48) does not
+    assert len(_decode(pred, protos, t, iou=0.5, conf=0.4, claim_share=0.2)) == 1  # below conf
+    r = _decode(pred, protos, t, iou=0.5, conf=0.4, claim_share=0.2, rescue_conf=0.1)
+    assert len(r) == 2 and r.scores.min() == pytest.approx(0.2)
+    # The free pixels must also be claim_share of a confident detection's mask: 2560 < 0.7 × 3840.
+    assert len(_decode(pred, protos, t, iou=0.5, conf=0.4, claim_share=0.7, rescue_conf=0.1)) == 1
+    assert len(_decode(pred, protos, t, iou=0.5, conf=0.4, claim_share=0.6, rescue_conf=0.1)) == 2
+    pred, protos, t = _box_in_box(0.2, 0, 1)  # a's mask takes b's pixels: not rescued
+    assert len(_decode(pred, protos, t, iou=0.5, conf=0.4, claim_share=0.2, rescue_conf=0.1)) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_claim_and_rescue_match_reference_on_crowded_candidates(seed):
+    pred, protos, t = _crowded_with_masks(seed)
+    counts = set()
+    for share, rescue in ((None, None), (0.3, None), (0.3, 0.2), (0.6, 0.1)):
+        kw = dict(conf=0.5, iou=0.3, mask_iou=0.3, sure_iou=0.6, claim_share=share, rescue_conf=rescue)
+        r = _decode(pred, protos, t, class_agnostic=True, **kw)
+        _assert_same_boxes(r, reference.yolo_seg(pred, protos, t, NC, NM, agnostic=True, **kw))
+        counts.add(len(r))
+    assert len(counts) == 4  # each setting changes the answer on these candidates
+
+
+def test_rescue_options_are_checked():
+    with pytest.raises(InputError, match="needs claim_share"):
+        InstanceOptions(conf=0.4, rescue_conf=0.1)
+    with pytest.raises(InputError, match="rescue_conf"):
+        InstanceOptions(conf=0.4, claim_share=0.2, rescue_conf=0.4)
+    with pytest.raises(InputError, match="claim_share"):
+        InstanceOptions(claim_share=1.5)
+    assert InstanceOptions(conf=0.4, claim_share=0.2, rescue_conf=0.1).min_score == 0.1
+    assert InstanceOptions(conf=0.4).min_score == 0.4
