@@ -83,9 +83,11 @@ def decode_options(spec, args: argparse.Namespace):
     from edgeseg.segmenter import default_instance_options
     from edgeseg.spec import OPTIONAL_DECODE_KEYS
 
-    changes = {key: None if v < 0 else v for key in OPTIONAL_DECODE_KEYS if (v := getattr(args, key, None)) is not None}
+    given = {key: v for key in OPTIONAL_DECODE_KEYS if (v := getattr(args, key, None)) is not None}
+    # InputError for a rescue without the claim test or at or above --conf.
     opts = default_instance_options(spec, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                                    rescue_conf=changes.get("rescue_conf"))
-    if changes.get("claim_share", 0.0) is None and "rescue_conf" not in changes:
-        changes["rescue_conf"] = None  # no rescue without the claim test
-    return replace(opts, **changes)  # InputError for a rescue without the claim test or above --conf
+                                    **{key: v for key, v in given.items() if v >= 0})
+    off = {key: None for key, v in given.items() if v < 0}
+    if "claim_share" in off and "rescue_conf" not in given:
+        off["rescue_conf"] = None  # no rescue without the claim test
+    return replace(opts, **off)

@@ -114,6 +114,10 @@ def test_decode_flags_override_the_models_own_options(tiny_instance_split, capsy
     assert (opts.claim_share, opts.rescue_conf) == (0.3, 0.1)
     assert decode_options(rescuing, p.parse_args(["--rescue-conf", "off"])).rescue_conf is None
     assert decode_options(rescuing, p.parse_args(["--conf", "0.9"])).rescue_conf is None  # --conf means what it says
+    opts = decode_options(spec, p.parse_args(["--claim-share", "0.2", "--rescue-conf", "0.1"]))  # none in the spec
+    assert (opts.claim_share, opts.rescue_conf, opts.conf) == (0.2, 0.1, 0.3)
+    with pytest.raises(InputError, match="needs claim_share"):
+        decode_options(rescuing, p.parse_args(["--claim-share", "off", "--rescue-conf", "0.1"]))
     assert decode_options(rescuing, p.parse_args(["--conf", "0.9", "--rescue-conf", "0.1"])).rescue_conf == 0.1
     with pytest.raises(InputError, match="rescue_conf"):
         decode_options(rescuing, p.parse_args(["--rescue-conf", "0.5"]))  # above the model's conf 0.4
