@@ -254,7 +254,8 @@ def _giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
                   ids: torch.Tensor, id_class: list[torch.Tensor], *, mask_samples: int = 64,
                   generator: torch.Generator | None = None, iou_aware: bool = False,
-                  peak: bool = False, hidden_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+                  peak: bool = False, hidden_weight: float = 1.0, hidden_mask_weight: float = 1.0
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of `PartsInstNet.raw` outputs against instance-id maps.
 
     ids (N, H, W) int64 instance map at input resolution (0 = none); id_class[i] (max id + 1,) int64 the
@@ -294,14 +295,18 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
             target = torch.where(target >= best[g], torch.ones_like(target), target)
         cls_target[i, pos, id_class[i][torch.from_numpy(inst)[g]]] = target
         weight = torch.ones(len(pos))
+        hidden = centre_covered(ids[i], torch.from_numpy(inst), gt)[g]
         if hidden_weight != 1.0:
-            hidden = centre_covered(ids[i], torch.from_numpy(inst), gt)
-            weight = torch.where(hidden[g], hidden_weight, 1.0)
+            weight = torch.where(hidden, hidden_weight, 1.0)
             cls_weight[i, pos, 0] = weight
         box_losses.append(((1 - _giou(pred, gt[g])) * weight).sum())
         # Masks: a random subset of positives, each against its own part.
-        sel = torch.randperm(len(pos), generator=generator)[:mask_samples]
+        sel = torch.randperm(len(pos), generator=generator)
+        if hidden_mask_weight != 1.0:  # hidden parts' positives first, so they are always in the subset
+            sel = sel[torch.argsort((~hidden[sel]).long(), stable=True)]
+        sel = sel[:mask_samples]
         p_sel, g_sel = pos[sel], g[sel]
+        mask_w = torch.where(hidden[sel], hidden_mask_weight, 1.0)
         c = coef[i].flatten(1)[:, p_sel].T  # (M, nm)
         logits = torch.einsum("mk,khw->mhw", c, protos[i])
         ph, pw = protos.shape[2:]
@@ -312,7 +317,8 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
         inbox = (((gx[None] > bx[:, 0:1] - 1) & (gx[None] < bx[:, 2:3] + 1))[:, None, :] &
                  ((gy[None] > bx[:, 1:2] - 1) & (gy[None] < bx[:, 3:4] + 1))[:, :, None]).float()
         bce = F.binary_cross_entropy_with_logits(logits, soft, reduction="none")
-        mask_losses.append(((bce * inbox).sum((1, 2)) / inbox.sum((1, 2)).clamp(min=1)).sum() * len(pos) / len(sel))
+        mask_losses.append(((bce * inbox).sum((1, 2)) / inbox.sum((1, 2)).clamp(min=1) * mask_w).sum()
+                           * len(pos) / len(sel))
     norm = max(num_pos, 1)
     cls_flat = cls.flatten(2).transpose(1, 2)
     loss_cls = (F.binary_cross_entropy_with_logits(cls_flat, cls_target, reduction="none") * cls_weight).sum() / norm

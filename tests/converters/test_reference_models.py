@@ -131,6 +131,14 @@ def test_hidden_parts_weigh_more():
     # Only part 1's positives weigh more: its score and box losses grow, the masks' do not; without it, nothing.
     assert heavy["cls"] > plain["cls"] and heavy["box"] > plain["box"] and heavy["mask"] == plain["mask"]
     assert alone_heavy == alone
+    with torch.no_grad():
+        masked = rm.instance_loss(out, ids, classes, generator=torch.Generator().manual_seed(0),
+                                  hidden_mask_weight=3.0)[1]
+        alone_masked = rm.instance_loss(out, ids.where(ids != 1, 0), classes,
+                                        generator=torch.Generator().manual_seed(0), hidden_mask_weight=3.0)[1]
+    # hidden_mask_weight: part 1's mask loss alone grows.
+    assert masked["mask"] > plain["mask"] and masked["cls"] == plain["cls"] and masked["box"] == plain["box"]
+    assert alone_masked == alone
 
 
 def test_state_hash_follows_weights():

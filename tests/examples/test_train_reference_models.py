@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "train_reference_models.py"
+MASK_PATH = "p2,r3,proto,coef_out"
 
 
 @pytest.fixture()
@@ -21,7 +22,10 @@ def script(monkeypatch):
     monkeypatch.setitem(sys.modules, "train_reference_models", module)  # frame-making workers pickle its functions
     spec.loader.exec_module(module)
     tiny = "--frames 2 --steps 2 --batch 2 --crop 64 64 --max-objects 6 --workers 1"
-    monkeypatch.setitem(module.RECIPES, "parts-inst", (tiny, f"{tiny} --seed 2 --iou-aware --radius 1.0 --bf16"))
+    masks_only = ("--frames 2 --steps 2 --batch 2 --crop 96 96 --max-objects 60 --objects-power 0.2 --workers 1 "
+                  f"--seed 3 --train-only {MASK_PATH} --hidden-mask-weight 3")  # crowded crops: parts in each batch
+    monkeypatch.setitem(module.RECIPES, "parts-inst",
+                        (tiny, f"{tiny} --seed 2 --iou-aware --radius 1.0 --bf16", masks_only))
     return module
 
 
@@ -30,14 +34,19 @@ def test_recipe_runs_each_stage_on_the_last_and_resumes(script, tmp_path, capsys
     args = script.finish_args(parser.parse_args(["parts-inst", "--recipe", "--work", str(tmp_path), "--threads", "1"]))
     model = script.run_recipe(args, parser)
     stages = sorted(p.name for p in tmp_path.iterdir())
-    assert stages == ["parts-inst-stage1.pt", "parts-inst-stage2.pt"]
+    assert stages == ["parts-inst-stage1.pt", "parts-inst-stage2.pt", "parts-inst-stage3.pt"]
     out = capsys.readouterr().out
     assert f"fine-tuning from {tmp_path / 'parts-inst-stage1.pt'}" in out
-    final = torch.load(tmp_path / "parts-inst-stage2.pt")
+    # Stage 3 trains only the mask path: every other weight and BatchNorm statistic stays as stage 2 left it.
+    before, final = torch.load(tmp_path / "parts-inst-stage2.pt"), torch.load(tmp_path / "parts-inst-stage3.pt")
+    mask_path = tuple(MASK_PATH.split(","))
+    moved = {k for k in final if not torch.equal(final[k], before[k])}
+    assert moved and all(k.split(".")[0] in mask_path for k in moved)
+    assert any(k.startswith("proto.") for k in moved) and any(k.startswith("p2.") and "running_mean" in k for k in moved)
     assert all(torch.equal(final[k], v) for k, v in model.state_dict().items())
     assert all(v.is_contiguous() for v in final.values())  # bf16 trains channels-last; weights come back plain
     # A second run finds both stages done and trains nothing.
     again = script.run_recipe(args, parser)
     out = capsys.readouterr().out
-    assert out.count("exists, skipped") == 2 and "training frames" not in out
+    assert out.count("exists, skipped") == 3 and "training frames" not in out
     assert all(torch.equal(again.state_dict()[k], v) for k, v in final.items())
