@@ -50,3 +50,15 @@ def test_recipe_runs_each_stage_on_the_last_and_resumes(script, tmp_path, capsys
     out = capsys.readouterr().out
     assert out.count("exists, skipped") == 3 and "training frames" not in out
     assert all(torch.equal(again.state_dict()[k], v) for k, v in final.items())
+
+
+def test_train_only_names_real_modules(script):
+    from edgeseg.convert import reference_models as rm
+
+    net = rm.PartsInstNet(3, nm=8)
+    with pytest.raises(SystemExit, match="no module \\['protos'\\]"):
+        script.freeze_all_but(net, "proto,protos")
+    assert script.freeze_all_but(net, None) == [net] and all(p.requires_grad for p in net.parameters())
+    trained = script.freeze_all_but(net, "proto,coef_out")
+    assert trained == [net.coef_out, net.proto]
+    assert {n.split(".")[0] for n, p in net.named_parameters() if p.requires_grad} == {"proto", "coef_out"}
