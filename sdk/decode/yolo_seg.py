@@ -226,9 +226,10 @@ def decode_yolo_seg(*, protos: np.ndarray, t: Transform, nc: int, nm: int, opts:
 
 
 def claim_test(masks: CropMasks, scores: np.ndarray, conf: float, share: float) -> np.ndarray:
-    """Indices (ascending) of the detections that keep their place when the masks are laid down best score
-    first (`lay_down`): each must find at least `share` of its mask still free; one scoring below `conf` (a
-    rescued candidate) must also find free at least `share` of the median mask of those scoring `conf` or more."""
+    """masks: N crops; scores (N,) float32 → (K,) int64 indices (ascending) of the detections that keep their
+    place when the masks are laid down best score first (`lay_down`): each must find at least `share` of its mask
+    still free; one scoring below `conf` (a rescued candidate) must also find free at least `share` of the median
+    mask of those scoring `conf` or more (0.2 and 0.2 for parts-inst, picked on 500 validation frames)."""
     areas = masks.areas
     need = share * areas.astype(np.float64)
     sure = scores >= conf
