@@ -29,8 +29,9 @@ class InstanceOptions:
     (a second detection of a part already found adds few pixels). None: off.
     rescue_conf: (with claim_share) candidates scoring from rescue_conf up to `conf` enter NMS and the claim
     test too, and are kept only if the free pixels they take are at least claim_share of their own mask and
-    claim_share of the median mask of the detections scoring `conf` or more: a part hidden under others, which
-    the model scores low, counts when it shows pixels nothing else explains. None: off."""
+    claim_share of the median mask of the detections scoring `conf` or more (none are kept in a frame without
+    such detections): a part hidden under others, which the model scores low, counts when it shows pixels nothing
+    else explains. None: off."""
 
     conf: float = 0.25
     iou: float = 0.7

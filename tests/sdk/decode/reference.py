@@ -137,9 +137,9 @@ def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, ma
 
 def claim(dets, conf, share):
     """Keep a detection (best first) only if share of its mask is free of better kept ones; one scoring below
-    conf must also free share × the median mask of those scoring conf or more."""
+    conf must also free share × the median mask of those scoring conf or more, and none does without them."""
     sure = [m.sum() for _, s, _, m in dets if s >= conf]
-    typical = share * np.median(sure) if sure else 0.0
+    typical = share * np.median(sure) if sure else np.inf
     taken, kept = None, []
     for fb, s, c, mask in sorted(dets, key=lambda d: -d[1]):
         taken = np.zeros_like(mask) if taken is None else taken

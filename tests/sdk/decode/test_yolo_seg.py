@@ -294,6 +294,9 @@ def test_rescue_conf_keeps_a_low_scored_candidate_only_where_it_adds_pixels():
     assert len(_decode(pred, protos, t, iou=0.5, conf=0.4, claim_share=0.6, rescue_conf=0.1)) == 2
     pred, protos, t = _box_in_box(0.2, 0, 1)  # a's mask takes b's pixels: not rescued
     assert len(_decode(pred, protos, t, iou=0.5, conf=0.4, claim_share=0.2, rescue_conf=0.1)) == 1
+    # Without a confident detection nothing is rescued: there is nothing for a part to hide under.
+    pred[4, 0] = 0.3
+    assert len(_decode(pred, protos, t, iou=0.5, conf=0.4, claim_share=0.2, rescue_conf=0.1)) == 0
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
