@@ -139,7 +139,9 @@ min; the mask loss ended about 8 % below stage 6's on the same batches) and deco
 test: 0.944 on the tuning frames and 0.918 on seed 20261202 (39 under-counted frames against 56, 43 over-counted
 against 32), 0.925 there with claim share 0.25 or mask IoU 0.4 (the shipped head with the same changes: 0.915 /
 0.914). Better masks for hidden parts recover some of them, but the detector finds capsules twice more often: about
-a point, where 3-4 are missing, for a new output layout and decoder; not built.
+a point, where 3-4 are missing, for a new output layout and decoder; not built. Nor did horizontal-flip test-time
+augmentation help (both passes' candidates through the same decoder, their prototypes stacked): 0.90 on validation
+seed 4242 (0.93 with claim share 0.3) against 0.93 with one pass, for twice the inference.
 
 Tried on top of stage 5 of the previous float32 model and not kept (exact count on 200 validation frames with
 N ≤ 50, seeds 4242 and 4343; that model 0.89, noise ±0.02): a sixth stage with N ≤ 120 (0.89), N ≤ 60 and overlap 0.35
