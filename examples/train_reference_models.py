@@ -24,6 +24,8 @@ previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 8).
   AVX-512 BF16): 0.21-0.25 s per step in stages 1-3, 0.34-0.39 in stages 4-5, 38.7 min for the five stages
   with their frames (other work ran beside stages 1 and 3; on an idle box the same stages without the
   weighting took 34.7); stage 6: 0.24 s per step, 5.3 min with its frames.
+  On a CPU without AVX-512 BF16 or AMX, bfloat16 is emulated: on an AVX2-only 2-core EPYC a stage-1 step took 4.95 s
+  in bfloat16 against 0.47 in float32. `train` warns there; --fp32 overrides --bf16 in every stage.
 - parts-seg: stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
   stage 4 (400 steps, lr 3.5e-4), in float32. The shipped weights were trained on 1 thread: 0.44 s per step,
   about 28 minutes for the four stages. Re-run by `--recipe` on 2 threads: 0.31-0.36 s per step, 21.9 min
@@ -143,6 +145,15 @@ against 32), 0.925 there with claim share 0.25 or mask IoU 0.4 (the shipped head
 a point, where 3-4 are missing, for a new output layout and decoder; not built. Nor did horizontal-flip test-time
 augmentation help (both passes' candidates through the same decoder, their prototypes stacked): 0.90 on validation
 seed 4242 (0.93 with claim share 0.3) against 0.93 with one pass, for twice the inference.
+Nor, on seed 20261202 (0.912: 32 frames over-counted, 56 under), did the score branch alone (cls_branch, cls_out: 74 k
+parameters; boxes and masks stay the shipped ones) fine-tuned 1200 steps like stage 5 (seed 9, float32) with the cells
+on a part that are none of its positives weighted 3 times in the score loss, as hard negatives against a capsule's
+pieces firing on their own: 0.911 (26 over, 63 under; conf 0.3 / 0.35 0.911, claim share 0.15 0.914). Nor did
+decoding the shipped weights exported at 544×960 instead of 384×640: 0.185, 805 frames over-counted (parts at N <= 50
+then look larger than any the model trained on). A depth 2-4 decision tree on the kept pairs of those frames (box
+and mask IoU, each mask's share inside the other's box and mask, scores, sizes, mask elongation and axis angle)
+marks 28-30 of their 33 duplicate pairs but also 35-52 pairs of two true parts, in-sample (on the 500 tuning frames
+7-9 of 12 against 27-38): no pair rule after the claim test removes the capsules found twice.
 
 Tried on top of stage 5 of the previous float32 model and not kept (exact count on 200 validation frames with
 N ≤ 50, seeds 4242 and 4343; that model 0.89, noise ±0.02): a sixth stage with N ≤ 120 (0.89), N ≤ 60 and overlap 0.35
@@ -354,6 +365,9 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         m.train()
     if args.bf16:  # NHWC convolutions in bfloat16 (AVX-512 BF16 / AMX): about 2x faster steps here
         model = model.to(memory_format=torch.channels_last)
+        if not native_bf16():
+            print("warning: --bf16 on a CPU without AVX-512 BF16 or AMX: bfloat16 is emulated there (measured 10x "
+                  "slower than float32 on an AVX2 CPU, 4.95 against 0.47 s per step); add --fp32", flush=True)
     for step in range(args.steps):
         idx = rng.integers(len(frames), size=args.batch)
         batch = [random_crop(rng, list(frames[int(i)][:2]), crop_hw) for i in idx]
@@ -383,6 +397,15 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     print(f"trained {args.steps} steps in {(time.perf_counter() - t1) / 60:.1f} min "
           f"(+{(t1 - t0) / 60:.1f} min making frames)", flush=True)
     return model.to(memory_format=torch.contiguous_format)
+
+
+def native_bf16() -> bool:
+    """Does this CPU compute bfloat16 natively (AVX-512 BF16 or AMX)? True where torch cannot tell."""
+    cpu = torch.cpu
+    checks = [getattr(cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(c is None for c in checks):
+        return True
+    return any(c() for c in checks)
 
 
 def freeze_all_but(model: torch.nn.Module, names: str | None) -> list[torch.nn.Module]:
@@ -561,6 +584,7 @@ def run_recipe(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tor
             stage = finish_args(parser.parse_args([args.model, *opts.split(), "--threads", str(args.threads),
                                                    "--workers", str(args.workers),
                                                    *(["--bf16"] if args.bf16 else []),
+                                                   *(["--fp32"] if args.fp32 else []),
                                                    *(["--init", str(prev)] if prev else [])]))
             model = train(stage)
             torch.save(model.state_dict(), weights.with_suffix(".part"))
@@ -583,6 +607,8 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     args.defect_rate = args.defect_rate if args.defect_rate is not None else (0.5 if seg else 0.15)
     args.steps = args.steps or (1500 if seg else 1000)
     args.crop = args.crop or ([192, 256] if seg else [256, 256])
+    if args.fp32:
+        args.bf16 = False
     return args
 
 
@@ -609,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true",
                    help="train in bfloat16 autocast with channels-last tensors (about 2x faster on CPUs with BF16; "
                         "with --recipe, every stage)")
+    p.add_argument("--fp32", action="store_true",
+                   help="train in float32 even where --bf16 or a recipe stage asks for bfloat16: for CPUs without "
+                        "AVX-512 BF16 or AMX, which emulate it (10x slower than float32 on an AVX2 CPU)")
     p.add_argument("--workers", type=int, default=2, help="processes making training frames")
     p.add_argument("--init", type=Path, default=None, help="start from this state dict (fine-tuning)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default min(200, steps/10))")
