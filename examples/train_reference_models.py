@@ -158,6 +158,11 @@ make those duplicates' masks whole, so that NMS and the claim test would drop th
 weights (seed 10, float32, 0.47 s per step, 9.4 min) with every cell on a part that is no part's positive also learning
 that part's mask (SOLO-style: any cell on a part predicts all of it) counts exactly on 0.912 of seed 20261202 again
 (32 over, 56 under; 29 frames changed, as many fixed as broken), and its capsules found twice stay (34 pairs against 33).
+Nor do centre votes tell them apart (a feasibility test, not built): a head on the frozen p2 features (ConvBN 48→32,
+32→32, 1×1 → 2; 1200 steps, 0.3 s each, on 500 frames with N <= 60, seed 11) trained so that every prototype cell on a
+part points at the centre of that part's box; a detection's vote is the median of its mask pixels' pointed-at places.
+On seed 20261202's kept pairs the votes of a duplicate pair lie closer than the box centres do (median 0.26 of the box
+size against 0.48), but pairs of two true parts reach as close: below 0.1, 7 of the 33 duplicate pairs and 20 true ones.
 
 Tried on top of stage 5 of the previous float32 model and not kept (exact count on 200 validation frames with
 N ≤ 50, seeds 4242 and 4343; that model 0.89, noise ±0.02): a sixth stage with N ≤ 120 (0.89), N ≤ 60 and overlap 0.35
