@@ -66,17 +66,18 @@ def test_train_only_names_real_modules(script):
 
 def test_fp32_overrides_the_bf16_of_every_recipe_stage(script, tmp_path, capsys, monkeypatch):
     """On a CPU without native bfloat16 (emulated there, about 10x slower) --fp32 trains each stage in float32."""
-    monkeypatch.setattr(script, "native_bf16", lambda: False)
     parser = script.build_parser()
     assert script.finish_args(parser.parse_args(["parts-inst", "--bf16", "--fp32"])).bf16 is False
-    script.train(script.finish_args(parser.parse_args(
+    one_step = script.finish_args(parser.parse_args(
         ["parts-inst", "--bf16", "--frames", "1", "--steps", "1", "--batch", "1", "--crop", "64", "64",
-         "--max-objects", "3", "--workers", "1", "--threads", "1"])))
-    assert "add --fp32" in capsys.readouterr().out
+         "--max-objects", "3", "--workers", "1", "--threads", "1"]))
+    for native, warned in ((True, False), (False, True)):
+        monkeypatch.setattr(script, "native_bf16", lambda native=native: native)
+        script.train(one_step)
+        assert ("add --fp32" in capsys.readouterr().out) is warned
     monkeypatch.setitem(script.RECIPES, "parts-inst", script.RECIPES["parts-inst"][:2])
     seen = []
     monkeypatch.setattr(script, "train", lambda a: seen.append(a.bf16) or script.rm.PartsInstNet(3, nm=16))
     args = script.finish_args(parser.parse_args(["parts-inst", "--recipe", "--fp32", "--work", str(tmp_path)]))
     script.run_recipe(args, parser)
     assert seen == [False, False]  # both stages say --bf16 in RECIPES
-    assert "add --fp32" not in capsys.readouterr().out
