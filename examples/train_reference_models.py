@@ -180,6 +180,17 @@ candidates treated). The confident candidates are often not good enough: at conf
 every part a candidate of some class boxing it at IoU >= 0.5 (0.887 of the right class; 0.98 at IoU >= 0.3).
 Nor does decoding the shipped weights exported at a smaller input help: on the first 300 frames of seed 20261202 (0.953
 exact at 384×640), 288×512 0.927, 320×576 0.937, 352×576 0.947 (mask AP50-95 0.884-0.895 against 0.886).
+Nor a larger one (same frames): 416×704 0.910, 416×736 0.880, 448×768 0.840; the trained scale is the best.
+Nor test-time tricks on those 300 frames (0.953 shipped): horizontal-flip averaging inside the graph, per cell
+(score probabilities and box distances averaged, the two passes' prototypes stacked with coefficients halved,
+so each mask is the mean of both mask logits): mask AP50-95 0.886 → 0.899 but count exact 0.940 (conf 0.3 / 0.35 /
+0.45: 0.930 / 0.927 / 0.903); averaging the score maps of the shipped model and its score-branch fine-tune above:
+0.950 (that fine-tune alone 0.947); a second pass over the frame with the first pass's parts painted out (their
+masks dilated by 2 px) recovers almost nothing: painted pad grey (114), 1 new detection in the 300 frames matches a
+part the first pass missed, and no frame is fixed; painted the belt's median colour, the blobs themselves are found
+as parts (76-143 false ones). Of the 17 parts missed (mask IoU < 0.5) in the 10 under-counted frames, 4 keep more
+than half of their pixels unpainted and are still not found; the others are mostly covered by
+the first pass's masks (a poor mask of their own or a neighbour's).
 
 Tried on top of stage 5 of the previous float32 model and not kept (exact count on 200 validation frames with
 N ≤ 50, seeds 4242 and 4343; that model 0.89, noise ±0.02): a sixth stage with N ≤ 120 (0.89), N ≤ 60 and overlap 0.35
