@@ -191,6 +191,10 @@ part the first pass missed, and no frame is fixed; painted the belt's median col
 as parts (76-143 false ones). Of the 17 parts missed (mask IoU < 0.5) in the 10 under-counted frames, 4 keep more
 than half of their pixels unpainted and are still not found; the others are mostly covered by
 the first pass's masks (a poor mask of their own or a neighbour's).
+Nor a capsule shape prior after the shipped rules (capsules are 2.2-2.8 times as long as wide, so two capsule
+detections whose masks lie in one strip at most 1.1-1.3 times as wide as the more elongated one and 2.8-3.3 widths
+long would be one capsule): on seed 20261202 it marks 7-16 of the 25 capsules found twice near each other and
+48-195 pairs of two capsules (such as two touching end to end at a small angle, or one lying along another).
 
 Tried on top of stage 5 of the previous float32 model and not kept (exact count on 200 validation frames with
 N ≤ 50, seeds 4242 and 4343; that model 0.89, noise ±0.02): a sixth stage with N ≤ 120 (0.89), N ≤ 60 and overlap 0.35
