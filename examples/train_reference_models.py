@@ -201,9 +201,9 @@ A part's positives are the 6 cells inside its box with the largest s^0.5 · IoU^
 against the part's), a cell wanted by two parts going to the one its box fits best; the score target is that product
 over the part's largest, times the part's best IoU, its best cell aiming at 1 as with --peak; each positive's box
 loss is weighted by 0.5 + its target. Exact 0.921 / 0.925 on seeds 20261202 / 20261203 (shipped 0.912 / 0.921), mask
-AP50-95 0.881 / 0.880. The same stage with the shipped assignment (the control): 0.908 / 0.922. So TAL is ahead by
-about 0.8 of a point on the same 2000 frames, from one run each (reruns of a stage have differed by 1-2 points):
-the most promising lead, but far from 95 %, and not shipped.
+AP50-95 0.881 / 0.880. The same stage with the shipped assignment (the control): 0.908 / 0.922. TAL again with seed 13:
+0.914 / 0.923. Over the 2000 frames: TAL 0.923 and 0.9185, the control 0.915, the shipped model 0.9165; half a point
+to a point, about the spread between runs, and far from 95 %: not shipped.
 
 Tried on top of stage 5 of the previous float32 model and not kept (exact count on 200 validation frames with
 N ≤ 50, seeds 4242 and 4343; that model 0.89, noise ±0.02): a sixth stage with N ≤ 120 (0.89), N ≤ 60 and overlap 0.35
