@@ -203,7 +203,13 @@ over the part's largest, times the part's best IoU, its best cell aiming at 1 as
 loss is weighted by 0.5 + its target. Exact 0.921 / 0.925 on seeds 20261202 / 20261203 (shipped 0.912 / 0.921), mask
 AP50-95 0.881 / 0.880. The same stage with the shipped assignment (the control): 0.908 / 0.922. TAL again with seed 13:
 0.914 / 0.923. Over the 2000 frames: TAL 0.923 and 0.9185, the control 0.915, the shipped model 0.9165; half a point
-to a point, about the spread between runs, and far from 95 %: not shipped.
+to a point, about the spread between runs, and far from 95 %: not shipped. A third TAL run (seed 14) reads 0.913 /
+0.909: the three runs span 0.911-0.923. Nor does averaging help (2026-12-02, same frames): the weights of that run
+kept as an exponential moving average (decay 0.998, ramped over the first 100 steps) 0.912 / 0.908; the mean of its
+weights at steps 600, 900 and 1200 0.914 / 0.911; the mean of the weights of the TAL runs 12 and 13 (a model soup)
+0.922 / 0.920; of those two and the control 0.927 / 0.926 (then on two fresh seeds, 20261204 / 20261205, 0.924 / 0.911
+against 0.919 / 0.907 for the shipped model); of those three and TAL seed 14 0.918 / 0.920. Which runs go into the
+mean moves it as much as the mean gains, and three more runs would take the recipe well past an hour: not shipped.
 
 Tried on top of stage 5 of the previous float32 model and not kept (exact count on 200 validation frames with
 N ≤ 50, seeds 4242 and 4343; that model 0.89, noise ±0.02): a sixth stage with N ≤ 120 (0.89), N ≤ 60 and overlap 0.35
