@@ -184,8 +184,8 @@ Nor a larger one (same frames): 416×704 0.910, 416×736 0.880, 448×768 0.840; 
 Nor test-time tricks on those 300 frames (0.953 shipped): horizontal-flip averaging inside the graph, per cell
 (score probabilities and box distances averaged, the two passes' prototypes stacked with coefficients halved,
 so each mask is the mean of both mask logits): mask AP50-95 0.886 → 0.899 but count exact 0.940 (conf 0.3 / 0.35 /
-0.45, rescue kept: 0.937 / 0.937 / 0.943); averaging the score maps of the shipped model and its score-branch fine-tune above:
-0.950 (that fine-tune alone 0.947); a second pass over the frame with the first pass's parts painted out (their
+0.45, rescue kept: 0.937 / 0.937 / 0.943); averaging the score maps of the shipped model and its score-branch
+fine-tune above: 0.950 (that fine-tune alone 0.947); a second pass over the frame with the first pass's parts painted out (their
 masks dilated by 2 px) recovers almost nothing: painted pad grey (114), 1 new detection in the 300 frames matches a
 part the first pass missed, and no frame is fixed; painted the belt's median colour, the blobs themselves are found
 as parts (76-143 false ones). Of the 17 parts missed (mask IoU < 0.5) in the 10 under-counted frames, 4 keep more
