@@ -10,6 +10,7 @@ scenes (belt → background, scratch/spot → defect) when names differ; unmatch
 Instance: COCO-style mask AP50 and AP50-95, count exact rate (with its 95 % interval: 100 frames cannot tell
 0.90 from 0.93) and count errors, also per object-count bin;
 `--errors DIR` also writes which parts were missed or added in which frame (see edgeseg.bench.errors).
+`SceneSet` offers synthetic scenes made in memory through the same interface, for `evaluate` in scripts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -25,6 +27,7 @@ import numpy as np
 from edgeseg.bench.errors import ErrorReport
 from edgeseg.cli.commands import add_decode_options, add_model_options, command_parser, decode_options, run
 from edgeseg.bench.metrics import ConfusionIoU, MaskAP, count_errors
+from edgeseg.bench.scenes import CLASS_NAMES, SEMANTIC_CLASSES, Scene, SceneOptions, make_scene
 from edgeseg.cli.progress import Progress
 from edgeseg.errors import InputError
 from edgeseg.masks import CropMasks, crop_from_rle
@@ -94,6 +97,38 @@ class GroundTruth:
         return CropMasks(crops, np.array(origins, np.int32).reshape(-1, 4), hw), np.array(cls, np.int32)
 
 
+class SceneSet:
+    """Synthetic scenes made on demand, read through GroundTruth's interface, so `evaluate` scores a model on
+    frames that never touch the disk (the training script's held-out check). `frames`: (options, seed) per frame;
+    the last frame made is kept, since `evaluate` asks for its image and then its truth."""
+
+    def __init__(self, frames: Sequence[tuple[SceneOptions, int | np.random.SeedSequence]]) -> None:
+        self.frames = list(frames)
+        self.images = [{"id": k, "file_name": f"scene_{k:06d}"} for k in range(len(self.frames))]
+        self.category_names = CLASS_NAMES
+        self.semantic_classes = SEMANTIC_CLASSES
+        self._last: tuple[int, Scene] | None = None
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def scene(self, i: int) -> Scene:
+        if self._last is None or self._last[0] != i:
+            opts, seed = self.frames[i]
+            self._last = (i, make_scene(opts, seed=seed))
+        return self._last[1]
+
+    def image(self, i: int) -> np.ndarray:
+        return self.scene(i).image
+
+    def label_map(self, i: int) -> np.ndarray:
+        return self.scene(i).truth.semantic
+
+    def instances(self, i: int) -> tuple[CropMasks, np.ndarray]:
+        truth = self.scene(i).truth
+        return truth.masks, truth.class_id
+
+
 def _decode_segmentation(ann: dict, hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     h, w = hw
     x, y, bw, bh = ann["bbox"]
@@ -131,7 +166,7 @@ def class_lut(dataset_names: tuple[str, ...], model_names: tuple[str, ...]) -> n
     return lut
 
 
-def evaluate(seg, data: GroundTruth, *, limit: int | None = None, progress: bool = True,
+def evaluate(seg, data: GroundTruth | SceneSet, *, limit: int | None = None, progress: bool = True,
              errors: ErrorReport | None = None) -> dict:
     """Run the segmenter over the data and return the figures (plain keys, see the module docstring).
     errors: collects the instance frames with a missed or an extra part."""

@@ -248,105 +248,26 @@ def export(model: torch.nn.Module, name: str, out_dir: Path, decode: DecodeDefau
     return path
 
 
-def held_out(args: argparse.Namespace, counts: list[int]):
-    """Held-out 1280×720 frames (seed `args.eval_seed`), default scene options, one per entry of `counts`."""
-    for k, n in enumerate(counts):
-        yield make_scene(SceneOptions(objects=n), seed=np.random.SeedSequence([args.eval_seed, k]))
-
-
-def evaluate_seg(args: argparse.Namespace, path: Path) -> None:
+def evaluate(args: argparse.Namespace, path: Path) -> None:
+    """Held-out figures of the exported model, scored by `edgeseg eval`'s code on 1280×720 frames made here
+    (seed --eval-seed): parts-seg on --eval-frames frames with N 0..250; parts-inst on --eval-frames with
+    N 0..50, then --eval-crowded at N = 100 and as many at N = 200, decoded at the operating point given on the command line."""
     import edgeseg
-
-    rng = np.random.default_rng(args.eval_seed)
-    counts = [int(n) for n in rng.integers(0, 251, size=args.eval_frames)]
-    conf = np.zeros((len(SEG_CLASSES),) * 2, np.int64)
-    ms = []
-    with edgeseg.load(path, threads=args.threads) as model:
-        for scene in held_out(args, counts):
-            res = model(scene.image)
-            ms.append(res.timings.to_dict())
-            truth = SEG_LUT[scene.truth.semantic].astype(np.int64)
-            conf += np.bincount(truth.ravel() * len(SEG_CLASSES) + res.class_map.ravel(),
-                                minlength=len(SEG_CLASSES) ** 2).reshape(conf.shape)
-    iou = np.diag(conf) / (conf.sum(0) + conf.sum(1) - np.diag(conf))
-    print(f"{args.eval_frames} held-out 1280x720 frames, N 0..250: "
-          + ", ".join(f"IoU {c} {v:.4f}" for c, v in zip(SEG_CLASSES, iou)) + f"; mIoU {iou.mean():.4f}")
-    _print_timings(ms)
-
-
-def _print_timings(ms: list[dict]) -> None:
-    keys = ms[0].keys()
-    print("median ms per 1280x720 frame (onnxruntime, %d threads): " % torch.get_num_threads()
-          + ", ".join(f"{k} {np.median([m[k] for m in ms]):.1f}" for k in keys))
-
-
-def evaluate_inst(args: argparse.Namespace, path: Path) -> None:
-    import contextlib
-    import io
-
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    import edgeseg
+    from edgeseg.bench.evaluate import SceneSet, evaluate as score, print_report
     from edgeseg.decode.options import InstanceOptions
 
     rng = np.random.default_rng(args.eval_seed)
-    few = [int(n) for n in rng.integers(0, 51, size=args.eval_frames)]
-    counts = few + [100] * 20 + [200] * 20
-    opts = InstanceOptions(conf=args.conf, iou=args.iou, max_det=300, class_agnostic=args.agnostic,
-                           cross_class_mask_iou=args.cross_class_mask_iou, mask_iou=args.mask_iou,
-                           sure_iou=args.sure_iou, claim_share=args.claim_share, rescue_conf=args.rescue_conf)
-    images, gts, dets, found, ms = [], [], [], [], {}
+    seg = args.model == "parts-seg"
+    counts = [int(n) for n in rng.integers(0, 251 if seg else 51, size=args.eval_frames)]
+    counts += [] if seg else [100] * args.eval_crowded + [200] * args.eval_crowded
+    frames = [(SceneOptions(objects=n), np.random.SeedSequence([args.eval_seed, k])) for k, n in enumerate(counts)]
+    opts = None if seg else InstanceOptions(
+        conf=args.conf, iou=args.iou, max_det=300, class_agnostic=args.agnostic,
+        cross_class_mask_iou=args.cross_class_mask_iou, mask_iou=args.mask_iou, sure_iou=args.sure_iou,
+        claim_share=args.claim_share, rescue_conf=args.rescue_conf)
     with edgeseg.load(path, threads=args.threads, instance=opts) as model:
-        for k, (n, scene) in enumerate(zip(counts, held_out(args, counts))):
-            res = model(scene.image)
-            ms.setdefault(n if n >= 100 else 50, []).append(res.timings.to_dict())
-            found.append(len(res))
-            h, w = scene.truth.semantic.shape
-            images.append({"id": k, "height": h, "width": w})
-            m = scene.truth.masks
-            for i in range(len(m)):
-                x0, y0, x1, y1 = (float(v) for v in scene.truth.xyxy[i])
-                gts.append({"id": len(gts) + 1, "image_id": k, "category_id": int(scene.truth.class_id[i]),
-                            "segmentation": m.rle(i), "area": float(m.areas[i]), "iscrowd": 0,
-                            "bbox": [x0, y0, x1 - x0, y1 - y0]})
-            dets.extend(res.to_coco(k))
-    counts_a, found_a = np.array(counts), np.array(found)
-    small = counts_a <= 50
-    print(f"count exactly right on {np.mean(found_a[small] == counts_a[small]):.1%} of {small.sum()} frames "
-          f"with N <= 50 (mean |error| {np.mean(np.abs(found_a[small] - counts_a[small])):.2f})")
-    for n in (100, 200):
-        sel = counts_a == n
-        print(f"N = {n}: mean absolute count error {np.mean(np.abs(found_a[sel] - n)) / n:.2%} "
-              f"(found {found_a[sel].min()}..{found_a[sel].max()} over {sel.sum()} frames)")
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO()
-        coco.dataset = {"images": images, "annotations": gts,
-                        "categories": [{"id": i, "name": c} for i, c in enumerate(CLASS_NAMES)]}
-        coco.createIndex()
-        from pycocotools import mask as mask_util
-
-        for d in dets:  # uncompressed RLE → compressed, as loadRes expects for masks
-            d["segmentation"] = mask_util.frPyObjects(d["segmentation"], *d["segmentation"]["size"])
-        for g in gts:
-            g["segmentation"] = mask_util.frPyObjects(g["segmentation"], *g["segmentation"]["size"])
-        res_coco = coco.loadRes(dets) if dets else COCO()
-        stats = {}
-        for iou_type in ("segm", "bbox"):
-            ev = COCOeval(coco, res_coco, iou_type)
-            ev.params.maxDets = [10, 100, 300]
-            ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
-            stats[iou_type] = ev.stats
-    print(f"{len(counts)} held-out 1280x720 frames (N 0..50 x{len(few)}, 100 x20, 200 x20), conf {args.conf}, "
-          f"iou {args.iou}, agnostic NMS {args.agnostic}, cross-class mask IoU {args.cross_class_mask_iou}, "
-          f"mask IoU {args.mask_iou}, sure IoU {args.sure_iou}, claim share {args.claim_share}, "
-          f"rescue conf {args.rescue_conf}: "
-          f"mask mAP50 {stats['segm'][1]:.4f}, mask mAP50-95 {stats['segm'][0]:.4f}, box mAP50 {stats['bbox'][1]:.4f}")
-    for n, rows in sorted(ms.items()):
-        print(f"N {'<= 50' if n == 50 else n}: ", end="")
-        _print_timings(rows)
+        fig = score(model, SceneSet(frames))
+    print_report(fig, f"{path} on held-out frames (seed {args.eval_seed})")
 
 
 # The shipped models' recipes: each stage's options; every stage after the first fine-tunes the one before
@@ -468,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-checkpoint", action="store_true", help="export --checkpoint instead of training")
     p.add_argument("--eval-only", action="store_true", help="only evaluate <out>/<model>.onnx")
     p.add_argument("--eval-seed", type=int, default=9999)
-    p.add_argument("--eval-frames", type=int, default=100)
+    p.add_argument("--eval-frames", type=int, default=100, help="held-out frames (parts-inst: with N 0..50)")
+    p.add_argument("--eval-crowded", type=int, default=20, help="parts-inst: held-out frames at N = 100, as many at 200")
     p.add_argument("--conf", type=float, default=INST_DECODE.conf)
     p.add_argument("--iou", type=float, default=INST_DECODE.iou)
     p.add_argument("--agnostic", action=argparse.BooleanOptionalAction, default=True,
@@ -492,7 +414,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     args = finish_args(p.parse_args(argv))
-    seg = args.model == "parts-seg"
     torch.set_num_threads(args.threads)
     path = args.out / f"{args.model}.onnx"
     if not args.eval_only:
@@ -511,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
                                      cross_class_mask_iou=args.cross_class_mask_iou, mask_iou=args.mask_iou,
                                      sure_iou=args.sure_iou, claim_share=args.claim_share,
                                      rescue_conf=args.rescue_conf))
-    (evaluate_seg if seg else evaluate_inst)(args, path)
+    evaluate(args, path)
     return 0
 
 

@@ -12,10 +12,13 @@ from edgeseg.bench.metrics import ConfusionIoU, MaskAP, wilson_interval
 from edgeseg.bench.scenes import SEMANTIC_CLASSES, SceneOptions, make_scene, write_dataset
 
 
+FRAMES = ((0, 601), (6, 602), (15, 603))  # (parts, seed)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("evalset")
-    scenes = [make_scene(SceneOptions(objects=n), seed=s) for n, s in ((0, 601), (6, 602), (15, 603))]
+    scenes = [make_scene(SceneOptions(objects=n), seed=s) for n, s in FRAMES]
     write_dataset(root, scenes)
     return root, scenes
 
@@ -60,6 +63,18 @@ def test_semantic_figures_match_the_in_memory_truth(data, tmp_path):
             conf.add(seg(scene.image).class_map, lut[scene.truth.semantic])
     assert fig["miou"] == pytest.approx(conf.miou(), abs=1e-12)
     assert fig["miou"] > 0.8
+
+
+@pytest.mark.parametrize("name", ["parts-inst", "parts-seg"])
+def test_scenes_made_in_memory_score_like_the_folder_written_from_them(data, name):
+    root, scenes = data
+    live = evaluate.SceneSet([(SceneOptions(objects=n), s) for n, s in FRAMES])
+    assert len(live) == 3 and np.array_equal(live.image(1), scenes[1].image)
+    with edgeseg.load(name) as seg:
+        fig = evaluate.evaluate(seg, live, progress=False)
+        disk = evaluate.evaluate(seg, evaluate.GroundTruth(root), progress=False)
+    fig.pop("mean_total_ms"), disk.pop("mean_total_ms")
+    assert fig == disk  # PNG images and RLE masks read back exactly
 
 
 def test_errors_folder_lists_every_miscounted_frame(data, tmp_path, capsys):

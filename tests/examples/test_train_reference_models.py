@@ -13,6 +13,7 @@ pytest.importorskip("scipy")
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "train_reference_models.py"
 MASK_PATH = "p2,r3,proto,coef_out"
+ASSETS = Path(__file__).resolve().parents[2] / "sdk" / "assets"
 
 
 @pytest.fixture()
@@ -81,3 +82,12 @@ def test_fp32_overrides_the_bf16_of_every_recipe_stage(script, tmp_path, capsys,
     args = script.finish_args(parser.parse_args(["parts-inst", "--recipe", "--fp32", "--work", str(tmp_path)]))
     script.run_recipe(args, parser)
     assert seen == [False, False]  # both stages say --bf16 in RECIPES
+
+
+@pytest.mark.parametrize("name", ["parts-seg", "parts-inst"])
+def test_eval_only_scores_the_shipped_model_on_held_out_frames(script, name, capsys):
+    assert script.main([name, "--eval-only", "--out", str(ASSETS), "--eval-frames", "2", "--eval-crowded", "1",
+                        "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out frames (seed 9999): " + ("2 frames" if name == "parts-seg" else "4 frames") in out
+    assert ("mIoU" if name == "parts-seg" else "mask AP50") in out
