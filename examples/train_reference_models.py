@@ -251,7 +251,7 @@ def export(model: torch.nn.Module, name: str, out_dir: Path, decode: DecodeDefau
 def evaluate(args: argparse.Namespace, path: Path) -> None:
     """Held-out figures of the exported model, scored by `edgeseg eval`'s code on 1280×720 frames made here
     (seed --eval-seed): parts-seg on --eval-frames frames with N 0..250; parts-inst on --eval-frames with
-    N 0..50, then --eval-crowded at N = 100 and as many at N = 200, decoded at the operating point given on the command line."""
+    N 0..50, then --eval-crowded at N = 100 and as many at N = 200, decoded at the command line's operating point."""
     import edgeseg
     from edgeseg.bench.evaluate import SceneSet, evaluate as score, print_report
     from edgeseg.decode.options import InstanceOptions
@@ -390,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-only", action="store_true", help="only evaluate <out>/<model>.onnx")
     p.add_argument("--eval-seed", type=int, default=9999)
     p.add_argument("--eval-frames", type=int, default=100, help="held-out frames (parts-inst: with N 0..50)")
-    p.add_argument("--eval-crowded", type=int, default=20, help="parts-inst: held-out frames at N = 100, as many at 200")
+    p.add_argument("--eval-crowded", type=int, default=20,
+                   help="parts-inst: held-out frames at N = 100, and as many at N = 200")
     p.add_argument("--conf", type=float, default=INST_DECODE.conf)
     p.add_argument("--iou", type=float, default=INST_DECODE.iou)
     p.add_argument("--agnostic", action=argparse.BooleanOptionalAction, default=True,
