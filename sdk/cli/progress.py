@@ -30,7 +30,7 @@ class Progress:
         self.every = 0.1 if self.terminal else log_every
         self.done = 0
         self.start = time.perf_counter()
-        self._last = self.start
+        self._last = 0.0 if self.terminal else self.start  # a terminal shows the bar at once
         self._drawn = 0  # `done` at the last draw
 
     def update(self, n: int = 1) -> None:

@@ -35,8 +35,8 @@ def test_terminal_redraws_in_place_and_ends_the_line():
         for _ in range(3):
             bar.update()
     text = out.getvalue()
-    assert text.startswith("\r[") and text.endswith("\n") and text.count("\n") == 1
-    assert "3/3 frames" in text
+    assert text.startswith("\r[##########----") and "1/3 frames" in text  # drawn at the first update, not 0.1 s later
+    assert text.endswith("\n") and text.count("\n") == 1 and "3/3 frames" in text
 
 
 def test_unknown_total_and_disabled():
