@@ -96,6 +96,14 @@ class GroundTruth:
             cls.append(index[a["category_id"]])
         return CropMasks(crops, np.array(origins, np.int32).reshape(-1, 4), hw), np.array(cls, np.int32)
 
+    def visible_fractions(self, i: int) -> np.ndarray | None:
+        """(G,) share of each instance of image i in view (its `visible_fraction`, as `edgeseg scenes` writes it),
+        in the order of `instances`; None where an annotation does not say."""
+        anns = self._anns.get(self.images[i]["id"], [])
+        if any("visible_fraction" not in a for a in anns):
+            return None
+        return np.array([float(a["visible_fraction"]) for a in anns], np.float32)
+
 
 class SceneSet:
     """Synthetic scenes made on demand, read through GroundTruth's interface, so `evaluate` scores a model on
@@ -127,6 +135,9 @@ class SceneSet:
     def instances(self, i: int) -> tuple[CropMasks, np.ndarray]:
         truth = self.scene(i).truth
         return truth.masks, truth.class_id
+
+    def visible_fractions(self, i: int) -> np.ndarray:
+        return self.scene(i).truth.visible_fraction
 
 
 def _decode_segmentation(ann: dict, hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -199,7 +210,8 @@ def evaluate(seg, data: GroundTruth | SceneSet, *, limit: int | None = None, pro
                 pred_counts.append(len(result))
                 gt_counts.append(len(gt_masks))
                 if errors is not None:
-                    errors.add(data.images[i]["file_name"], frame, result, gt_masks, gt_cls, data.category_names)
+                    errors.add(data.images[i]["file_name"], frame, result, gt_masks, gt_cls, data.category_names,
+                               visible=data.visible_fractions(i))
             bar.update()
     out: dict = {"task": task, "frames": n, "mean_total_ms": float(np.mean(elapsed)) if elapsed else None}
     if task == "semantic":
@@ -271,6 +283,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         c, f = report.by_pieces["pieces"], report.by_pieces["whole"]
         print(f"  missed: {c['missed']} of {c['truth']} parts seen in two or more pieces, "
               f"{f['missed']} of the other {f['truth']}")
+        if any(t["truth"] for t in report.by_visible.values()):
+            print("  missed, by the share of the part in view: " +
+                  ", ".join(f"{t['missed']} of {t['truth']} {key}" for key, t in report.by_visible.items()))
     return 0
 
 

@@ -62,6 +62,23 @@ def test_report_lists_misses_and_extras_and_keeps_the_worst_frames(tmp_path):
     assert cv2.imread(str(tmp_path / "errs" / "c.jpg")).shape == (40, 120, 3)  # truth | predictions
 
 
+def test_report_tallies_by_share_in_view_where_the_truth_says(tmp_path):
+    frame = np.zeros(HW + (3,), np.uint8)
+    gt = _masks([[0, 0, 10, 10], [30, 0, 40, 10], [50, 0, 60, 10]])
+    report = ErrorReport(tmp_path, limit=0)
+    found = _pred([[30, 0, 40, 10]], [0.9], [0])  # parts 0 and 2 missed
+    report.add("a.png", frame, found, gt, np.array([0, 1, 0]), NAMES, visible=np.array([0.45, 0.5, 1.0]))
+    report.add("b.png", frame, found, gt, np.array([0, 1, 0]), NAMES)  # no shares: in the other tallies only
+    doc = json.loads(report.write().read_text())
+    assert doc["by_visible"] == {"under 50 %": {"truth": 1, "missed": 1}, "50-80 %": {"truth": 1, "missed": 0},
+                                 "80 % or more": {"truth": 1, "missed": 1}}
+    assert doc["by_pieces"]["whole"] == {"truth": 6, "missed": 4}
+    assert [m["visible_fraction"] for m in doc["frames"][0]["missed"]] == [0.45, 1.0]
+    assert all("visible_fraction" not in m for m in doc["frames"][1]["missed"])
+    with pytest.raises(InputError, match="2 visible fractions for 3 truth parts"):
+        report.add("c.png", frame, found, gt, np.array([0, 1, 0]), NAMES, visible=np.array([0.5, 1.0]))
+
+
 def test_centre_covered_only_by_another_parts_pixels():
     ring = np.ones((20, 20), bool)
     ring[5:15, 5:15] = False  # a washer: its centre (10, 10) is its hole, background

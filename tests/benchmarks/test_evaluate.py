@@ -89,7 +89,14 @@ def test_errors_folder_lists_every_miscounted_frame(data, tmp_path, capsys):
     assert doc["frames_with_errors"] == 2
     assert sum(f["found"] != f["truth"] for f in doc["frames"]) == miscounted
     assert len(list(errs.glob("*.jpg"))) == doc["frames_with_errors"]  # fewer than the default limit of 20
-    assert "errors.json" in capsys.readouterr().out
+    # The scenes' annotations say how much of each part is in view: every part is tallied by that share.
+    in_view = np.concatenate([evaluate.GroundTruth(root).visible_fractions(i) for i in range(3)])
+    assert sum(t["truth"] for t in doc["by_visible"].values()) == len(in_view) == 21
+    assert doc["by_visible"]["under 50 %"]["truth"] == int(np.sum(in_view < 0.5))
+    assert sum(t["missed"] for t in doc["by_visible"].values()) == doc["missed"]
+    assert all(0.4 <= m["visible_fraction"] <= 1 for f in doc["frames"] for m in f["missed"])
+    text = capsys.readouterr().out
+    assert "errors.json" in text and "by the share of the part in view" in text
     assert evaluate.main(["parts-seg", "--data", str(root), "--errors", str(errs), "--quiet"]) != 0
     assert "instance models" in capsys.readouterr().err
 
@@ -103,3 +110,16 @@ def test_bad_data_is_a_clear_error(data, tmp_path, capsys):
     (tmp_path / "annotations.json").write_text(json.dumps(coco))
     assert evaluate.main(["parts-inst", "--data", str(tmp_path), "--quiet"]) != 0
     assert "bolt" in capsys.readouterr().err
+
+
+def test_visible_fractions_only_where_every_annotation_says(data, tmp_path):
+    root, scenes = data
+    gt = evaluate.GroundTruth(root)
+    assert np.allclose(gt.visible_fractions(2), scenes[2].truth.visible_fraction, atol=1e-4)
+    assert gt.visible_fractions(0).shape == (0,)  # a frame without parts
+    coco = json.loads((root / "annotations.json").read_text())
+    coco["annotations"][0].pop("visible_fraction")  # another tool's annotations need not say
+    (tmp_path / "annotations.json").write_text(json.dumps(coco))
+    other = evaluate.GroundTruth(root, tmp_path / "annotations.json")
+    first = next(i for i in range(3) if coco["annotations"][0]["image_id"] == other.images[i]["id"])
+    assert other.visible_fractions(first) is None
