@@ -128,6 +128,8 @@ class SceneTruth:
     class_id: (N,) int32 index into CLASS_NAMES.  instance_id: (N,) int64, ≥ 1, stable along a sequence.
     xyxy: (N, 4) float32 tight pixel bounds [x0, y0, x1, y1) of the visible mask (= masks.origins_xyxy).
     visible_fraction: (N,) float32 share of the whole part that shows (occlusion and frame border).
+    amodal_xyxy: (N, 4) float32 tight pixel bounds of the whole part, hidden and cut-off pixels included (it may
+    reach past the frame); `xyxy` where not given (a data set written without it).
     semantic: (H, W) uint8 index into SEMANTIC_CLASSES (0 belt, 1 part, 2 scratch, 3 spot).
     defect_masks: CropMasks of the D defects' visible pixels.  defect_class: (D,) uint8 semantic id
     (2 scratch, 3 spot).  defect_instance: (D,) int32 row (0..N-1) of the instance the defect lies on.
@@ -142,17 +144,22 @@ class SceneTruth:
     defect_masks: CropMasks
     defect_class: np.ndarray
     defect_instance: np.ndarray
+    amodal_xyxy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.amodal_xyxy is None:
+            object.__setattr__(self, "amodal_xyxy", self.xyxy)
         for name, dtype, tail in (("class_id", np.int32, ()), ("instance_id", np.int64, ()),
                                   ("xyxy", np.float32, (4,)), ("visible_fraction", np.float32, ()),
+                                  ("amodal_xyxy", np.float32, (4,)),
                                   ("defect_class", np.uint8, ()), ("defect_instance", np.int32, ())):
             object.__setattr__(self, name, _ro(getattr(self, name), dtype, tail, name))
         n, d = len(self.masks), len(self.defect_masks)
-        lengths = [len(self.class_id), len(self.instance_id), len(self.xyxy), len(self.visible_fraction)]
-        if lengths != [n] * 4 or len(self.defect_class) != d or len(self.defect_instance) != d:
+        lengths = [len(self.class_id), len(self.instance_id), len(self.xyxy), len(self.visible_fraction),
+                   len(self.amodal_xyxy)]
+        if lengths != [n] * 5 or len(self.defect_class) != d or len(self.defect_instance) != d:
             raise InputError(f"parallel arrays differ in length: masks {n}, class_id/instance_id/xyxy/"
-                             f"visible_fraction {lengths}, defect_masks {d}, defect_class "
+                             f"visible_fraction/amodal_xyxy {lengths}, defect_masks {d}, defect_class "
                              f"{len(self.defect_class)}, defect_instance {len(self.defect_instance)}")
         hw = self.masks.frame_hw
         if self.semantic.shape != hw or self.semantic.dtype != np.uint8 or self.defect_masks.frame_hw != hw:
@@ -205,7 +212,8 @@ class SceneTruth:
 
     def to_coco(self, image_id: int, first_annotation_id: int = 1) -> list[dict]:
         """COCO annotations (uncompressed RLE, bbox xywh, category id = class id + 1) plus "instance_id",
-        "visible_fraction" and "defects" (each {"kind", "area", "bbox", "segmentation"})."""
+        "visible_fraction", "amodal_bbox" (the whole part's xywh, hidden and cut-off pixels included) and
+        "defects" (each {"kind", "area", "bbox", "segmentation"})."""
         defects = [[] for _ in range(len(self))]
         for j, i in enumerate(self.defect_instance.tolist()):
             defects[i].append({"kind": DEFECT_NAMES[int(self.defect_class[j])], "area": int(self.defect_areas[j]),
@@ -215,7 +223,8 @@ class SceneTruth:
                  "segmentation": self.masks.rle(i), "area": int(self.areas[i]),
                  "bbox": _xywh(self.masks.origins_xyxy[i]), "iscrowd": 0,
                  "instance_id": int(self.instance_id[i]),
-                 "visible_fraction": round(float(self.visible_fraction[i]), 4), "defects": defects[i]}
+                 "visible_fraction": round(float(self.visible_fraction[i]), 4),
+                 "amodal_bbox": _xywh(self.amodal_xyxy[i]), "defects": defects[i]}
                 for i in range(len(self))]
 
 
@@ -419,7 +428,7 @@ def _render(parts: Sequence[_Placed], window_x0: int, frame_wh: tuple[int, int],
         clips.append((fx0, fy0, fx1, fy1, local))
 
     semantic = (owner >= 0).view(np.uint8).copy()
-    crops, origins, cls, ids, frac = [], [], [], [], []
+    crops, origins, cls, ids, frac, whole = [], [], [], [], [], []
     d_crops, d_origins, d_cls, d_inst = [], [], [], []
     for k, (p, clip) in enumerate(zip(parts, clips)):
         if clip is None:
@@ -439,6 +448,9 @@ def _render(parts: Sequence[_Placed], window_x0: int, frame_wh: tuple[int, int],
         cls.append(sp.class_id)
         ids.append(p.instance_id)
         frac.append(np.count_nonzero(vis) / sp.area)
+        sr, sc = np.flatnonzero(sp.mask.any(1)), np.flatnonzero(sp.mask.any(0))
+        px0 = p.x0 - window_x0
+        whole.append((px0 + sc[0], p.y0 + sr[0], px0 + sc[-1] + 1, p.y0 + sr[-1] + 1))
         # A later defect covers an earlier one: walk them backwards, keeping what is still uncovered.
         taken = np.zeros_like(vis)
         found = []
@@ -481,7 +493,8 @@ def _render(parts: Sequence[_Placed], window_x0: int, frame_wh: tuple[int, int],
         instance_id=np.array(ids, np.int64), xyxy=origins_a.astype(np.float32),
         visible_fraction=np.array(frac, np.float32), semantic=semantic,
         defect_masks=CropMasks.trusted(d_crops, np.array(d_origins, np.int32).reshape(-1, 4), frame_hw),
-        defect_class=np.array(d_cls, np.uint8), defect_instance=np.array(d_inst, np.int32))
+        defect_class=np.array(d_cls, np.uint8), defect_instance=np.array(d_inst, np.int32),
+        amodal_xyxy=np.array(whole, np.float32).reshape(-1, 4))
     return out, truth
 
 
@@ -654,7 +667,9 @@ class SceneDataset(Sequence[Scene]):
             visible_fraction=np.array([a.get("visible_fraction", 1.0) for a in anns], np.float32),
             semantic=semantic,
             defect_masks=CropMasks(d_crops, np.array(d_boxes, np.int32).reshape(-1, 4), hw),
-            defect_class=np.array(d_cls, np.uint8), defect_instance=np.array(d_inst, np.int32))
+            defect_class=np.array(d_cls, np.uint8), defect_instance=np.array(d_inst, np.int32),
+            amodal_xyxy=None if any("amodal_bbox" not in a for a in anns) else
+            np.array([_bbox_xyxy(a["amodal_bbox"]) for a in anns], np.float32).reshape(-1, 4))
 
 
 def _bbox_xyxy(xywh: Sequence[float]) -> tuple[int, int, int, int]:

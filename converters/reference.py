@@ -23,7 +23,9 @@ NM = 16
 # their own, then checked on the validation and held-out frames): class-agnostic NMS, because neighbouring
 # cells sometimes name one part with two classes; boxes overlapping by IoU 0.3-0.65 suppress only where their
 # masks overlap too (IoU > 0.5), so a capsule lying in a nut's hole or across a washer keeps the part under it,
-# and boxes overlapping more suppress outright, as a duplicate with a ragged mask would.
+# and boxes overlapping more suppress outright, as a duplicate with a ragged mask would. parts-inst's boxes are
+# whole-part boxes (its last training stage regresses each part's whole extent, hidden pixels included), so the
+# pieces of a part seen in two pieces box alike and suppress outright; its masks are the visible pixels.
 INST_DECODE = DecodeDefaults(conf=0.4, iou=0.3, class_agnostic=True, max_det=300, mask_iou=0.5, sure_iou=0.65,
                              claim_share=0.2, rescue_conf=0.03)
 REFERENCE_NAMES = ("parts-seg", "parts-inst")

@@ -254,8 +254,8 @@ def _giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
                   ids: torch.Tensor, id_class: list[torch.Tensor], *, mask_samples: int = 64,
                   generator: torch.Generator | None = None, iou_aware: bool = False,
-                  peak: bool = False, hidden_weight: float = 1.0, hidden_mask_weight: float = 1.0
-                  ) -> tuple[torch.Tensor, dict[str, float]]:
+                  peak: bool = False, hidden_weight: float = 1.0, hidden_mask_weight: float = 1.0,
+                  amodal: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of `PartsInstNet.raw` outputs against instance-id maps.
 
     ids (N, H, W) int64 instance map at input resolution (0 = none); id_class[i] (max id + 1,) int64 the
@@ -270,6 +270,10 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
     that is hard to box (heavily hidden) still has one confident cell; the others keep the IoU target.
     hidden_weight: the score and box losses of the positives of a part whose box centre shows another part
     (a capsule under a washer's middle) count this many times, since such parts are rare and the most missed.
+    amodal: per image, (max id, 4) float32 xyxy input-pixel box of each whole part (row k: id k + 1), hidden and
+    cut-off pixels included. Positives are still assigned by the visible box, but regress (and, with iou_aware,
+    score against) the whole part's box, and the mask loss covers it: the pieces of a part seen in pieces then
+    box alike, so NMS merges them. The visible box is the fallback and the floor (the union of the two is used).
     """
     ltrb, cls, coef, protos = model_out
     n, nc, h, w = cls.shape
@@ -282,8 +286,12 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
         inst, boxes = targets_from_ids(ids[i].numpy())
         if len(inst) == 0:
             continue
-        gt = torch.from_numpy(boxes)
-        owner = assign(gt, h, w)
+        vis = torch.from_numpy(boxes)
+        owner = assign(vis, h, w)
+        gt = vis
+        if amodal is not None:  # the whole part's box, never smaller than what shows (resize rounding aside)
+            whole = amodal[i][torch.from_numpy(inst) - 1].float()
+            gt = torch.cat([torch.minimum(whole[:, :2], vis[:, :2]), torch.maximum(whole[:, 2:], vis[:, 2:])], 1)
         pos = torch.nonzero(owner >= 0).squeeze(1)
         g = owner[pos]
         num_pos += len(pos)
@@ -295,7 +303,7 @@ def instance_loss(model_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
             target = torch.where(target >= best[g], torch.ones_like(target), target)
         cls_target[i, pos, id_class[i][torch.from_numpy(inst)[g]]] = target
         weight = torch.ones(len(pos))
-        hidden = centre_covered(ids[i], torch.from_numpy(inst), gt)[g]
+        hidden = centre_covered(ids[i], torch.from_numpy(inst), vis)[g]
         if hidden_weight != 1.0:
             weight = torch.where(hidden, hidden_weight, 1.0)
             cls_weight[i, pos, 0] = weight

@@ -1,7 +1,7 @@
 """Train, export and check edgeseg's two reference models on synthetic factory-line scenes (CPU only).
 
     python examples/train_reference_models.py parts-inst --recipe --out sdk/assets \
-        --checkpoint converters/weights/parts-inst.pt     # the shipped instance model, 44 min
+        --checkpoint converters/weights/parts-inst.pt     # the shipped instance model, seven stages
     python examples/train_reference_models.py parts-seg --recipe --out sdk/assets \
         --checkpoint converters/weights/parts-seg.pt      # the shipped semantic model
     python examples/train_reference_models.py parts-inst --eval-only --out sdk/assets   # held-out figures
@@ -13,17 +13,22 @@ AdamW and a cosine schedule, then is exported to one ONNX file (opset 17) with i
 
 The shipped models are trained in stages (RECIPES; `--recipe` runs them all, keeping each stage's weights in
 --work so a stopped run resumes): stage 1 is the defaults from scratch; each later stage fine-tunes the
-previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 8).
+previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 9).
 - parts-inst: stage 1 (1000 steps), stage 2 (900 steps, IoU-aware score target, radius 1 cell), stage 3
   (3200 steps, more frames with few and overlapping parts), stages 4 and 5 (whole 384×640 frames instead of
   crops, the best-placed cell of each part aiming at 1: --peak), stage 6 (1200 steps like stage 5, but only the
   mask path trains: --train-only p2,r3,proto,coef_out, 52 k of the 1.9 M parameters; boxes and scores stay as
-  stage 5 left them), all in bfloat16 autocast with channels-last
+  stage 5 left them), stage 7 (2000 steps like stage 5, every parameter, each part's positives regressing the whole
+  part's box, hidden and cut-off pixels included, instead of its visible box: --amodal-box, so the pieces of a part
+  seen in pieces box alike and NMS merges them; the runtime's boxes are then whole-part boxes), all in bfloat16
+  autocast with channels-last
   tensors (--bf16) on 2 threads, and all weighing the score and box losses of parts whose box centre shows
   another part (a capsule under a washer's middle) 3 times (--hidden-weight 3). Measured here (2 cores with
   AVX-512 BF16): 0.21-0.25 s per step in stages 1-3, 0.34-0.39 in stages 4-5, 38.7 min for the five stages
   with their frames (other work ran beside stages 1 and 3; on an idle box the same stages without the
-  weighting took 34.7); stage 6: 0.24 s per step, 5.3 min with its frames.
+  weighting took 34.7); stage 6: 0.24 s per step, 5.3 min with its frames. The shipped stage 7 was trained on an
+  AVX2-only box in float32 (--fp32): 0.69-0.72 s per step, 24.6 min with its frames (its bfloat16 time on the box
+  above was not measured; at stage 5's 0.34-0.39 s per step it would be about 12 min, about 56 min in all).
   On a CPU without AVX-512 BF16 or AMX, bfloat16 is emulated: on an AVX2-only 2-core EPYC a stage-1 step took 4.95 s
   in bfloat16 against 0.47 in float32. `train` warns there; --fp32 overrides --bf16 in every stage.
 - parts-seg: stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
@@ -119,7 +124,8 @@ def _inst_frame(job: tuple):
     scene = make_scene(opts, seed=s)
     x, t = preprocess(scene.image, InputSpec(name="images", size_hw=INST_HW, normalization=None))
     ids = letterbox_labels(instance_ids(scene.truth), t)
-    return x[0], ids, np.concatenate([[0], scene.truth.class_id]).astype(np.int64)
+    whole = t.to_model_xyxy(scene.truth.amodal_xyxy).astype(np.float32)  # row i: instance id i + 1
+    return x[0], ids, np.concatenate([[0], scene.truth.class_id]).astype(np.int64), whole
 
 
 def make_frames(kind: str, count: int, seed: int, most: int, defect_rate: float, workers: int,
@@ -130,17 +136,23 @@ def make_frames(kind: str, count: int, seed: int, most: int, defect_rate: float,
         return pool.map(fn, jobs, chunksize=4)
 
 
-def random_crop(rng: np.random.Generator, arrays: list[np.ndarray], crop_hw: tuple[int, int]) -> list[np.ndarray]:
-    """The same random crop and flips of each array (..., H, W)."""
+def random_crop(rng: np.random.Generator, arrays: list[np.ndarray], crop_hw: tuple[int, int],
+                boxes: np.ndarray | None = None) -> list[np.ndarray]:
+    """The same random crop and flips of each array (..., H, W); with `boxes` (N, 4) xyxy in the arrays' pixels,
+    those boxes carried into the crop's pixels as a last item (they may reach past it)."""
     h, w = arrays[0].shape[-2:]
-    y = int(rng.integers(0, h - crop_hw[0] + 1))
-    x = int(rng.integers(0, w - crop_hw[1] + 1))
-    out = [a[..., y:y + crop_hw[0], x:x + crop_hw[1]] for a in arrays]
+    ch, cw = crop_hw
+    y = int(rng.integers(0, h - ch + 1))
+    x = int(rng.integers(0, w - cw + 1))
+    out = [a[..., y:y + ch, x:x + cw] for a in arrays]
+    b = None if boxes is None else boxes - np.array([x, y, x, y], boxes.dtype)
     if rng.random() < 0.5:
         out = [a[..., ::-1] for a in out]
+        b = None if b is None else np.stack([cw - b[:, 2], b[:, 1], cw - b[:, 0], b[:, 3]], 1)
     if rng.random() < 0.5:
         out = [a[..., ::-1, :] for a in out]
-    return [np.ascontiguousarray(a) for a in out]
+        b = None if b is None else np.stack([b[:, 0], ch - b[:, 3], b[:, 2], ch - b[:, 1]], 1)
+    return [np.ascontiguousarray(a) for a in out] + ([] if b is None else [b])
 
 
 def train(args: argparse.Namespace) -> torch.nn.Module:
@@ -178,7 +190,9 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
                   "slower than float32 on an AVX2 CPU, 4.95 against 0.47 s per step); add --fp32", flush=True)
     for step in range(args.steps):
         idx = rng.integers(len(frames), size=args.batch)
-        batch = [random_crop(rng, list(frames[int(i)][:2]), crop_hw) for i in idx]
+        whole = not seg and args.amodal_box
+        batch = [random_crop(rng, list(frames[int(i)][:2]), crop_hw, frames[int(i)][3] if whole else None)
+                 for i in idx]
         x = torch.from_numpy(np.stack([b[0] for b in batch])).float() / 255
         if args.bf16:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -190,7 +204,8 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         else:
             ids = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.int64))
             classes = [torch.from_numpy(frames[int(i)][2]) for i in idx]
-            loss, parts = inst_loss(tuple(o.float() for o in out), ids, classes, generator=gen)
+            loss, parts = inst_loss(tuple(o.float() for o in out), ids, classes, generator=gen,
+                                    amodal=[torch.from_numpy(b[2]) for b in batch] if whole else None)
         opt.zero_grad(set_to_none=True)
         if loss.requires_grad:  # with --train-only, a batch without parts gives the trained modules no loss
             loss.backward()
@@ -285,6 +300,8 @@ RECIPES = {
         "--bf16 --seed 8 --frames 500 --steps 1200 --batch 4 --crop 384 640 --lr 5e-4 --warmup 30 --iou-aware "
         "--peak --radius 1.0 --overlap-rate 0.2 --objects-power 2 --hidden-weight 3 "
         "--train-only p2,r3,proto,coef_out",  # the mask path alone: boxes and scores stay as stage 5 left them
+        "--bf16 --seed 9 --frames 600 --steps 2000 --batch 4 --crop 384 640 --lr 4e-4 --warmup 20 --iou-aware "
+        "--peak --radius 1.0 --overlap-rate 0.2 --objects-power 2 --hidden-weight 3 --amodal-box",  # whole-part boxes
     ),
     "parts-seg": (  # float32, as the shipped weights were trained (21.9 min on 2 threads; --bf16: 11.6)
         "",  # 1500 steps from scratch, 192×256 crops
@@ -379,6 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="parts-inst with --iou-aware: each part's best-placed cell aims at score 1")
     p.add_argument("--hidden-weight", type=float, default=1.0,
                    help="parts-inst: weight of the score and box losses of parts whose box centre shows another part")
+    p.add_argument("--amodal-box", action="store_true",
+                   help="parts-inst: positives regress the whole part's box (hidden and cut-off pixels included) "
+                        "instead of its visible box, so the pieces of a part seen in pieces box alike and NMS "
+                        "merges them; the runtime then reports whole-part boxes, masks stay visible pixels")
     p.add_argument("--hidden-mask-weight", type=float, default=1.0,
                    help="parts-inst: weight of the mask loss of parts whose box centre shows another part (their "
                         "positives always in the sampled subset)")

@@ -1,7 +1,8 @@
 """Models shipped with edgeseg, by name: `edgeseg.load("parts-inst")`.
 
 - parts-seg: semantic (background, part, defect) for the factory-line scenes, input 736×1280.
-- parts-inst: instance, YOLO-seg split outputs (hex_nut, washer, capsule), input 384×640.
+- parts-inst: instance, YOLO-seg split outputs (hex_nut, washer, capsule), input 384×640; its boxes are
+  whole-part boxes (hidden pixels included), its masks the visible pixels.
 
 Both were trained on synthetic scenes by examples/train_reference_models.py, which states the recipe.
 """

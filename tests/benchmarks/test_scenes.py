@@ -32,6 +32,10 @@ def check_truth(scene):
     assert len(set(t.instance_id.tolist())) == len(t) and (t.instance_id >= 1).all()
     assert ((t.class_id >= 0) & (t.class_id < len(CLASS_NAMES))).all()
     assert ((t.visible_fraction > 0) & (t.visible_fraction <= 1)).all()
+    # The whole part's box holds what shows of it, and is that box where all of it shows.
+    a = t.amodal_xyxy
+    assert (a[:, :2] <= t.xyxy[:, :2]).all() and (a[:, 2:] >= t.xyxy[:, 2:]).all()
+    np.testing.assert_array_equal(a[t.visible_fraction == 1], t.xyxy[t.visible_fraction == 1])
 
     cover = np.zeros((h, w), np.int32)
     for i in range(len(t)):
@@ -211,7 +215,7 @@ def test_coco_export_reads_back(tmp_path):
         np.testing.assert_array_equal(back.image, scene.image)
         a, b = scene.truth, back.truth
         np.testing.assert_array_equal(b.semantic, a.semantic)
-        for name in ("class_id", "instance_id", "xyxy", "defect_class", "defect_instance"):
+        for name in ("class_id", "instance_id", "xyxy", "amodal_xyxy", "defect_class", "defect_instance"):
             np.testing.assert_array_equal(getattr(b, name), getattr(a, name))
         np.testing.assert_allclose(b.visible_fraction, a.visible_fraction, atol=1e-4)
         for x, y in zip(b.masks.crops, a.masks.crops):

@@ -141,6 +141,28 @@ def test_hidden_parts_weigh_more():
     assert alone_masked == alone
 
 
+def test_amodal_boxes_replace_the_visible_targets():
+    # Part 1 shows its left half (x 4..20); the whole part reaches x 36, under part 2.
+    ids = torch.zeros(1, 64, 64, dtype=torch.long)
+    ids[0, 4:36, 4:20] = 1
+    ids[0, 4:36, 20:40] = 2
+    classes = [torch.tensor([0, 1, 2])]
+    visible = torch.tensor([[4.0, 4, 20, 36], [20, 4, 40, 36]])
+    whole = torch.tensor([[4.0, 4, 36, 36], [20, 4, 40, 36]])
+    net = rm.PartsInstNet(3, nm=8)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    with torch.no_grad():
+        out = net.raw(torch.rand(1, 3, 64, 64))
+        plain = rm.instance_loss(out, ids, classes, generator=g(), iou_aware=True)[1]
+        same = rm.instance_loss(out, ids, classes, generator=g(), iou_aware=True, amodal=[visible])[1]
+        amodal = rm.instance_loss(out, ids, classes, generator=g(), iou_aware=True, amodal=[whole])[1]
+        # A whole box smaller than what shows (resize rounding) never shrinks the target below the visible box.
+        small = rm.instance_loss(out, ids, classes, generator=g(), iou_aware=True, amodal=[visible + torch.tensor([1.0, 1, -1, -1])])[1]
+    assert same == plain and small == plain
+    assert amodal["box"] != plain["box"] and amodal["cls"] != plain["cls"] and amodal["mask"] != plain["mask"]
+    assert amodal["pos"] == plain["pos"]  # positives still come from the visible box
+
+
 def test_state_hash_follows_weights():
     net = rm.PartsSegNet(3)
     h = rm.state_hash(net)

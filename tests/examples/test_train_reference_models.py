@@ -26,7 +26,7 @@ def script(monkeypatch):
     masks_only = ("--frames 2 --steps 2 --batch 2 --crop 96 96 --max-objects 60 --objects-power 0.2 --workers 1 "
                   f"--seed 3 --train-only {MASK_PATH} --hidden-mask-weight 3")  # crowded crops: parts in each batch
     monkeypatch.setitem(module.RECIPES, "parts-inst",
-                        (tiny, f"{tiny} --seed 2 --iou-aware --radius 1.0 --bf16", masks_only))
+                        (tiny, f"{tiny} --seed 2 --iou-aware --radius 1.0 --bf16 --amodal-box", masks_only))
     return module
 
 
@@ -51,6 +51,24 @@ def test_recipe_runs_each_stage_on_the_last_and_resumes(script, tmp_path, capsys
     out = capsys.readouterr().out
     assert out.count("exists, skipped") == 3 and "training frames" not in out
     assert all(torch.equal(again.state_dict()[k], v) for k, v in final.items())
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_crop_carries_boxes_with_the_pixels(script, seed):
+    import numpy as np
+
+    image = np.zeros((10, 12), bool)
+    image[3:7, 2:5] = True
+    box = np.array([[2.0, 3, 5, 7]], np.float32)
+    plain = script.random_crop(np.random.default_rng(seed), [image], (6, 8))
+    crop, moved = script.random_crop(np.random.default_rng(seed), [image], (6, 8), box)
+    np.testing.assert_array_equal(crop, plain[0])  # boxes draw nothing more from the generator
+    ys, xs = np.nonzero(crop)
+    x0, y0, x1, y1 = moved[0]
+    assert x1 - x0 == 3 and y1 - y0 == 4  # the box moves and flips; it is not clipped to the crop
+    if len(xs):  # what the crop shows of the square lies in the box, and touches its sides inside the crop
+        assert xs.min() == max(x0, 0) and xs.max() + 1 == min(x1, 8)
+        assert ys.min() == max(y0, 0) and ys.max() + 1 == min(y1, 6)
 
 
 def test_train_only_names_real_modules(script):
