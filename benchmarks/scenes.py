@@ -577,8 +577,8 @@ def _iter_sequence(num_frames: int, opts: SceneOptions, seed: int, speed_px: flo
 def write_dataset(out_dir: str | Path, scenes: Iterable[Scene], *, info: dict | None = None) -> Path:
     """Write images/NNNNNN.png (BGR), labels/NNNNNN.png (uint8 SEMANTIC_CLASSES index per pixel) and
     annotations.json (COCO: image ids from 0 match the file numbers, category id = class id + 1, uncompressed
-    RLE; extra keys per annotation "instance_id", "visible_fraction", "defects"; per image "label_file" and
-    "frame_index" for sequences). Frames are written as they arrive. Returns the annotations path."""
+    RLE; extra keys per annotation "instance_id", "visible_fraction", "amodal_bbox", "defects"; per image
+    "label_file" and "frame_index" for sequences). Frames are written as they arrive. Returns the annotations path."""
     root = Path(out_dir)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "labels").mkdir(parents=True, exist_ok=True)

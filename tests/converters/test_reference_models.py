@@ -157,7 +157,8 @@ def test_amodal_boxes_replace_the_visible_targets():
         same = rm.instance_loss(out, ids, classes, generator=g(), iou_aware=True, amodal=[visible])[1]
         amodal = rm.instance_loss(out, ids, classes, generator=g(), iou_aware=True, amodal=[whole])[1]
         # A whole box smaller than what shows (resize rounding) never shrinks the target below the visible box.
-        small = rm.instance_loss(out, ids, classes, generator=g(), iou_aware=True, amodal=[visible + torch.tensor([1.0, 1, -1, -1])])[1]
+        inside = visible + torch.tensor([1.0, 1, -1, -1])
+        small = rm.instance_loss(out, ids, classes, generator=g(), iou_aware=True, amodal=[inside])[1]
     assert same == plain and small == plain
     assert amodal["box"] != plain["box"] and amodal["cls"] != plain["cls"] and amodal["mask"] != plain["mask"]
     assert amodal["pos"] == plain["pos"]  # positives still come from the visible box
