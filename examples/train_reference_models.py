@@ -188,9 +188,9 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         if not native_bf16():
             print("warning: --bf16 on a CPU without AVX-512 BF16 or AMX: bfloat16 is emulated there (measured 10x "
                   "slower than float32 on an AVX2 CPU, 4.95 against 0.47 s per step); add --fp32", flush=True)
+    whole = not seg and args.amodal_box  # carry each part's whole box through the crops
     for step in range(args.steps):
         idx = rng.integers(len(frames), size=args.batch)
-        whole = not seg and args.amodal_box
         batch = [random_crop(rng, list(frames[int(i)][:2]), crop_hw, frames[int(i)][3] if whole else None)
                  for i in idx]
         x = torch.from_numpy(np.stack([b[0] for b in batch])).float() / 255
