@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeseg import __version__
 from edgeseg.errors import InputError
-from edgeseg.spec import (ColorOrder, DecodeDefaults, DecoderKind, InputDType, InputSpec, Layout, ModelSpec, Normalization,
+from edgeseg.spec import (BoxExtent, ColorOrder, DecodeDefaults, DecoderKind, InputDType, InputSpec, Layout, ModelSpec, Normalization,
                           OutputSpec, Quantization, ResizeMode, Task)
 
 CONVERTER_VERSION = f"edgeseg {__version__}"
@@ -47,6 +47,7 @@ class Source:
     pad_value: int = 114
     normalization: Normalization | None = field(default_factory=Normalization)
     num_mask_coeffs: int = 0
+    box_extent: BoxExtent = BoxExtent.VISIBLE
     stuff: tuple[int, ...] = ()
     things: tuple[int, ...] = ()
     decode_defaults: DecodeDefaults = field(default_factory=DecodeDefaults)
@@ -69,6 +70,7 @@ class Source:
         return ModelSpec(task=self.task, decoder=decoder or self.decoder, input=input_spec or self.input_spec(),
                          outputs=outputs or self.outputs, class_names=self.class_names, stuff=self.stuff,
                          things=self.things, num_mask_coeffs=self.num_mask_coeffs,
+                         box_extent=self.box_extent,
                          quantization=quantization or Quantization(), decode_defaults=self.decode_defaults,
                          source_hash=self.source_hash(),
                          converter_version=CONVERTER_VERSION, name=self.name)

@@ -279,7 +279,7 @@ def evaluate(args: argparse.Namespace, path: Path) -> None:
     opts = None if seg else InstanceOptions(
         conf=args.conf, iou=args.iou, max_det=300, class_agnostic=args.agnostic,
         cross_class_mask_iou=args.cross_class_mask_iou, mask_iou=args.mask_iou, sure_iou=args.sure_iou,
-        claim_share=args.claim_share, rescue_conf=args.rescue_conf)
+        sure_same_class=args.sure_same_class, claim_share=args.claim_share, rescue_conf=args.rescue_conf)
     with edgeseg.load(path, threads=args.threads, instance=opts) as model:
         fig = score(model, SceneSet(frames))
     print_report(fig, f"{path} on held-out frames (seed {args.eval_seed})")
@@ -423,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="boxes of any classes suppress only if their masks overlap above M too")
     p.add_argument("--sure-iou", type=float, default=INST_DECODE.sure_iou, metavar="S",
                    help="with a mask test: boxes overlapping above S suppress whatever their masks")
+    p.add_argument("--sure-same-class", action=argparse.BooleanOptionalAction, default=INST_DECODE.sure_same_class,
+                   help="with --sure-iou: only boxes of one class suppress outright")
     p.add_argument("--claim-share", type=_share_or_off, default=INST_DECODE.claim_share, metavar="F|off",
                    help="keep a detection only if at least F of its mask is pixels no better one took")
     p.add_argument("--rescue-conf", type=_share_or_off, default=INST_DECODE.rescue_conf, metavar="C|off",
@@ -452,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         path = export(model, args.model, args.out,
                       DecodeDefaults(conf=args.conf, iou=args.iou, class_agnostic=args.agnostic,
                                      cross_class_mask_iou=args.cross_class_mask_iou, mask_iou=args.mask_iou,
-                                     sure_iou=args.sure_iou, claim_share=args.claim_share,
+                                     sure_iou=args.sure_iou, sure_same_class=args.sure_same_class,
+                                     claim_share=args.claim_share,
                                      rescue_conf=args.rescue_conf))
     evaluate(args, path)
     return 0

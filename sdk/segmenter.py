@@ -103,6 +103,7 @@ def default_instance_options(spec: ModelSpec, **overrides) -> InstanceOptions:
     """The model's validated operating point (spec.decode_defaults), with any of its fields overridden."""
     d = spec.decode_defaults
     base = dict(conf=d.conf, iou=d.iou, class_agnostic=d.class_agnostic, max_det=d.max_det,
+                sure_same_class=d.sure_same_class,
                 **{key: getattr(d, key) for key in OPTIONAL_DECODE_KEYS})
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if "conf" in overrides and "rescue_conf" not in overrides:

@@ -47,6 +47,13 @@ class OutputRole(str, Enum):
     MASKS = "masks"  # Mask R-CNN: (N, 1, m, m) probabilities inside each box
 
 
+class BoxExtent(str, Enum):
+    """What an instance model's boxes enclose."""
+
+    VISIBLE = "visible"  # the pixels of the object that show (what its mask covers)
+    WHOLE = "whole"  # the whole object, hidden and cut-off parts included ("amodal"): may exceed its mask
+
+
 class Layout(str, Enum):
     NCHW = "NCHW"
     NHWC = "NHWC"
@@ -113,7 +120,8 @@ class Quantization:
 @dataclass(frozen=True, kw_only=True)
 class DecodeDefaults:
     """The operating point the model was validated at (instance heads): the runtime's default options.
-    cross_class_mask_iou, mask_iou, sure_iou, claim_share, rescue_conf: see `InstanceOptions` (None: off)."""
+    cross_class_mask_iou, mask_iou, sure_iou, sure_same_class, claim_share, rescue_conf: see `InstanceOptions`
+    (None: off)."""
 
     conf: float = 0.25
     iou: float = 0.7
@@ -122,6 +130,7 @@ class DecodeDefaults:
     cross_class_mask_iou: float | None = None
     mask_iou: float | None = None
     sure_iou: float | None = None
+    sure_same_class: bool = False
     claim_share: float | None = None
     rescue_conf: float | None = None
 
@@ -142,6 +151,7 @@ class ModelSpec:
     things: tuple[int, ...] = ()
     # Semantic output that a panoptic model carries next to its instance head.
     num_mask_coeffs: int = 0  # YOLO-seg: nm
+    box_extent: BoxExtent = BoxExtent.VISIBLE  # instance models: what their boxes enclose
     quantization: Quantization = field(default_factory=Quantization)
     decode_defaults: DecodeDefaults = field(default_factory=DecodeDefaults)
     source_hash: str = ""
@@ -260,6 +270,8 @@ def _validate(spec: ModelSpec) -> None:
             raise SpecError(f"spec.decode_defaults.{key}: expected null or a number in [0, 1{end}, got {v}")
     if d.rescue_conf is not None and (d.claim_share is None or d.rescue_conf >= d.conf):
         raise SpecError(f"spec.decode_defaults.rescue_conf: needs claim_share and must lie below conf, got {d}")
+    if spec.task == Task.SEMANTIC and spec.box_extent != BoxExtent.VISIBLE:
+        raise SpecError(f"spec.box_extent: a semantic model has no boxes, got {spec.box_extent.value!r}")
     if spec.decoder == DecoderKind.YOLO_SEG and spec.num_mask_coeffs <= 0:
         raise SpecError(f"spec.num_mask_coeffs: a yolo-seg model needs the number of mask coefficients "
                         f"(> 0), got {spec.num_mask_coeffs}")
@@ -397,13 +409,14 @@ def _parse_spec(doc: Any) -> ModelSpec:
     )
     dd = r.child("decode_defaults", default={})
     assert dd is not None
-    flag = dd.doc.get("class_agnostic", False)
-    if not isinstance(flag, bool):
-        raise SpecError(f"spec.decode_defaults.class_agnostic: expected true or false, got {flag!r}")
+    flags = {key: dd.doc.get(key, False) for key in ("class_agnostic", "sure_same_class")}
+    for key, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise SpecError(f"spec.decode_defaults.{key}: expected true or false, got {flag!r}")
     optional = {key: None if dd.doc.get(key) is None else dd.number(key)
                 for key in OPTIONAL_DECODE_KEYS}
-    decode_defaults = DecodeDefaults(conf=dd.number("conf", 0.25), iou=dd.number("iou", 0.7), class_agnostic=flag,
-                                     max_det=dd.int("max_det", 300), **optional)
+    decode_defaults = DecodeDefaults(conf=dd.number("conf", 0.25), iou=dd.number("iou", 0.7),
+                                     max_det=dd.int("max_det", 300), **flags, **optional)
     return ModelSpec(
         decode_defaults=decode_defaults,
         task=r.enum("task", Task),
@@ -414,6 +427,7 @@ def _parse_spec(doc: Any) -> ModelSpec:
         stuff=r.ints("stuff", default=()),
         things=r.ints("things", default=()),
         num_mask_coeffs=r.int("num_mask_coeffs", 0),
+        box_extent=r.enum("box_extent", BoxExtent, BoxExtent.VISIBLE),
         quantization=quantization,
         source_hash=r.str("source_hash", ""),
         converter_version=r.str("converter_version", ""),

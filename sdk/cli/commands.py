@@ -38,8 +38,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_decode_options(p: argparse.ArgumentParser) -> None:
-    """--conf, --iou, --max-det, --cross-class-mask-iou, --mask-iou, --sure-iou, --claim-share, --rescue-conf:
-    override the model's own operating point (spec.decode_defaults)."""
+    """--conf, --iou, --max-det, --cross-class-mask-iou, --mask-iou, --sure-iou, --sure-same-class, --claim-share,
+    --rescue-conf: override the model's own operating point (spec.decode_defaults)."""
     p.add_argument("--conf", type=float, help="instance confidence threshold (default: the model's own); setting it "
                                               "turns the model's --rescue-conf off unless that is given too")
     p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the model's own)")
@@ -53,6 +53,9 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sure-iou", type=_fraction_or_off, metavar="S|off",
                    help="with a mask test: boxes overlapping above S suppress whatever their masks; 'off' "
                         "(default: the model's own)")
+    p.add_argument("--sure-same-class", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --sure-iou: only boxes of one class suppress outright; the mask test decides pairs of "
+                        "two classes (default: the model's own)")
     p.add_argument("--claim-share", type=_fraction_or_off, metavar="F|off",
                    help="YOLO-seg: lay the masks down best first and keep a detection only if at least F of its "
                         "mask is pixels no better one took; 'off' (default: the model's own)")
@@ -86,6 +89,7 @@ def decode_options(spec, args: argparse.Namespace):
     given = {key: v for key in OPTIONAL_DECODE_KEYS if (v := getattr(args, key, None)) is not None}
     # InputError for a rescue without the claim test or at or above --conf.
     opts = default_instance_options(spec, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                                    sure_same_class=getattr(args, "sure_same_class", None),
                                     **{key: v for key, v in given.items() if v >= 0})
     off = {key: None for key, v in given.items() if v < 0}
     if "claim_share" in off and "rescue_conf" not in given:

@@ -60,6 +60,7 @@ def _runtime_devices() -> dict[str, list[str]]:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from edgeseg.backends import BackendOptions, open_backend
     from edgeseg.segmenter import resolve_model_path
+    from edgeseg.spec import BoxExtent, Task
     from edgeseg.spec_io import read_spec
 
     path = resolve_model_path(args.model)
@@ -91,6 +92,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
           f"{i.resize.value} (pad {i.pad_value}), normalization {norm}")
     print(f"  outputs: {', '.join(f'{o.name}={o.role.value}' for o in spec.outputs)}")
     print(f"  classes ({spec.num_classes}): {', '.join(spec.class_names)}")
+    if spec.task != Task.SEMANTIC:
+        whole = spec.box_extent == BoxExtent.WHOLE
+        print(f"  boxes: {'whole objects, hidden parts included' if whole else 'the visible pixels'} "
+              f"(box_extent {spec.box_extent.value})")
     if spec.stuff or spec.things:
         print(f"  stuff {list(spec.stuff)}, things {list(spec.things)}")
     q = spec.quantization

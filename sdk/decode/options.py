@@ -24,6 +24,10 @@ class InstanceOptions:
     without it: the box alone is sure. None: every pair in the test's reach is decided by the masks.
     parts-inst uses iou 0.3, mask_iou 0.5, sure_iou 0.65: a hidden part's box may overlap the one on top by
     0.3-0.65 while their masks do not, where a duplicate's mask overlaps its part's.
+    sure_same_class: (with sure_iou) only boxes of one class suppress outright; the mask test decides pairs of two
+    classes however much their boxes overlap. With whole-object boxes (spec.box_extent "whole") a capsule lying
+    across a washer has nearly the washer's box, while the pieces of one part seen in pieces box alike and are
+    named alike. parts-inst: on.
     claim_share: (YOLO-seg models) after NMS the masks are laid down best score first, each taking the pixels no
     kept mask took before it; a detection is kept only if at least this share of its mask is still free then
     (a second detection of a part already found adds few pixels). None: off.
@@ -42,6 +46,7 @@ class InstanceOptions:
     cross_class_mask_iou: float | None = None
     mask_iou: float | None = None
     sure_iou: float | None = None
+    sure_same_class: bool = False
     claim_share: float | None = None
     rescue_conf: float | None = None
 

@@ -147,12 +147,14 @@ def cross_class_masks_overlap(class_id: np.ndarray, masks_test: PairTest) -> Pai
     return test
 
 
-def sure_boxes(xyxy_in: np.ndarray, sure_iou: float, test: PairTest) -> PairTest:
+def sure_boxes(xyxy_in: np.ndarray, sure_iou: float, test: PairTest, class_id: np.ndarray | None = None) -> PairTest:
     """Pair test for `nms`: pairs whose boxes overlap above `sure_iou` suppress outright; `test` decides the
-    others (so it computes masks only for those)."""
+    others (so it computes masks only for those). class_id: when given, only pairs of one class are sure."""
 
     def pair(i: np.ndarray, j: np.ndarray) -> np.ndarray:
         out = boxes_overlap(xyxy_in[i], xyxy_in[j], sure_iou)
+        if class_id is not None:
+            out &= class_id[i] == class_id[j]
         rest = np.flatnonzero(~out)
         if len(rest):
             out[rest] = test(i[rest], j[rest])
@@ -211,7 +213,7 @@ def decode_yolo_seg(*, protos: np.ndarray, t: Transform, nc: int, nm: int, opts:
         if cross:
             pair_test = cross_class_masks_overlap(cls, pair_test)
         if opts.sure_iou is not None:
-            pair_test = sure_boxes(boxes_in, opts.sure_iou, pair_test)
+            pair_test = sure_boxes(boxes_in, opts.sure_iou, pair_test, cls if opts.sure_same_class else None)
     idx, xyxy_in = select(cxcywh, sc, cls, opts, pair_test)
     xyxy = t.to_frame_xyxy(xyxy_in)
     origins = crop_origins(xyxy, t.frame_hw)

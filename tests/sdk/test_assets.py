@@ -13,6 +13,7 @@ from edgeseg.bench.metrics import ConfusionIoU, MaskAP
 from edgeseg.bench.scenes import SEMANTIC_CLASSES, SceneOptions, make_scene
 from edgeseg.convert.reference import INST_DECODE
 from edgeseg.errors import ModelLoadError
+from edgeseg.spec import BoxExtent
 
 # (objects, seed) of the fixed frames: held out from training (it used seed 1).
 FRAMES = [(5, 501), (20, 502), (40, 503), (80, 504)]
@@ -31,6 +32,7 @@ def test_names_resolve_everywhere():
         assert seg.spec.name == "parts-inst" and seg.spec.class_names == ("hex_nut", "washer", "capsule")
         # The shipped file carries the operating point the converter embeds (its mask-gated NMS included).
         assert seg.spec.decode_defaults == INST_DECODE
+        assert seg.spec.box_extent == BoxExtent.WHOLE  # its boxes are whole-part boxes, its masks what shows
         assert (seg.instance.iou, seg.instance.mask_iou, seg.instance.sure_iou) == (0.3, 0.5, 0.65)
         assert (seg.instance.claim_share, seg.instance.rescue_conf) == (0.2, 0.03)
 

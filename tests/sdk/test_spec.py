@@ -5,6 +5,7 @@ import pytest
 from edgeseg.errors import SpecError
 from edgeseg.spec import (
     SPEC_VERSION,
+    BoxExtent,
     ColorOrder,
     DecoderKind,
     InputDType,
@@ -126,6 +127,8 @@ BAD_FIELDS = [
     (("class_names",), [], r"spec\.class_names: expected at least one class name"),
     (("class_names",), ["a", 2], r"spec\.class_names: expected a list of strings"),
     (("stuff",), [0, 3], r"spec\.stuff: class ids \[3\] are outside 0\.\.2"),
+    (("box_extent",), "amodal", r"spec\.box_extent: expected one of \['visible', 'whole'\], got 'amodal'"),
+    (("box_extent",), "whole", r"spec\.box_extent: a semantic model has no boxes, got 'whole'"),
     (("quantization",), {"precision": "int4"}, r"spec\.quantization\.precision: expected one of \['fp32', 'fp16', 'int8'\]"),
     (("quantization",), {"calibration_images": -0.5}, r"spec\.quantization\.calibration_images: expected an integer"),
 ]
@@ -235,6 +238,23 @@ def test_decode_defaults_mask_iou_and_sure_iou_round_trip_default_and_validation
             spec.replace(decode_defaults=DecodeDefaults(**{key: -0.1}))
 
 
+def test_decode_defaults_sure_same_class_round_trip_default_and_validation():
+    from edgeseg.segmenter import default_instance_options
+    from edgeseg.spec import DecodeDefaults
+
+    d = DecodeDefaults(iou=0.3, mask_iou=0.5, sure_iou=0.65, sure_same_class=True)
+    spec = _instance_spec().replace(decode_defaults=d)
+    assert ModelSpec.from_json(spec.to_json()).decode_defaults == d
+    assert default_instance_options(spec).sure_same_class
+    assert not default_instance_options(spec, sure_same_class=False).sure_same_class
+    doc = spec.to_dict()
+    del doc["decode_defaults"]["sure_same_class"]  # older specs: every pair above sure_iou is sure
+    assert not ModelSpec.from_dict(doc).decode_defaults.sure_same_class
+    doc["decode_defaults"]["sure_same_class"] = 1
+    with pytest.raises(SpecError, match="spec.decode_defaults.sure_same_class: expected true or false"):
+        ModelSpec.from_dict(doc)
+
+
 def test_decode_defaults_claim_share_and_rescue_conf_round_trip_default_and_validation():
     from edgeseg.segmenter import default_instance_options
     from edgeseg.spec import DecodeDefaults
@@ -255,3 +275,13 @@ def test_decode_defaults_claim_share_and_rescue_conf_round_trip_default_and_vali
                 dict(conf=0.4, rescue_conf=0.1)):
         with pytest.raises(SpecError, match="spec.decode_defaults"):
             spec.replace(decode_defaults=DecodeDefaults(**bad))
+
+
+def test_box_extent_defaults_to_visible_and_round_trips():
+    spec = _instance_spec()
+    assert spec.box_extent == BoxExtent.VISIBLE and "box_extent" in spec.to_dict()
+    doc = spec.to_dict()
+    del doc["box_extent"]  # documents written before the field existed read as visible boxes
+    assert ModelSpec.from_dict(doc).box_extent == BoxExtent.VISIBLE
+    whole = spec.replace(box_extent=BoxExtent.WHOLE)
+    assert ModelSpec.from_json(whole.to_json()) == whole and whole.to_dict()["box_extent"] == "whole"

@@ -105,6 +105,10 @@ def test_decode_flags_override_the_models_own_options(tiny_instance_split, capsy
     assert (opts.mask_iou, opts.sure_iou, opts.cross_class_mask_iou) == (0.5, 0.65, 0.4)
     assert decode_options(spec.replace(decode_defaults=DecodeDefaults(mask_iou=0.5, sure_iou=0.6)),
                           p.parse_args(["--sure-iou", "off"])).sure_iou is None
+    same = spec.replace(decode_defaults=DecodeDefaults(mask_iou=0.5, sure_iou=0.6, sure_same_class=True))
+    assert decode_options(same, p.parse_args([])).sure_same_class
+    assert not decode_options(same, p.parse_args(["--no-sure-same-class"])).sure_same_class
+    assert decode_options(spec, p.parse_args(["--sure-same-class"])).sure_same_class
     rescuing = spec.replace(decode_defaults=DecodeDefaults(conf=0.4, claim_share=0.2, rescue_conf=0.03))
     opts = decode_options(rescuing, p.parse_args([]))
     assert (opts.claim_share, opts.rescue_conf) == (0.2, 0.03)

@@ -18,18 +18,19 @@ def iou_xyxy(a, b) -> float:
 
 
 def nms(xyxy, scores, class_id, iou, max_det, agnostic=False, masks=None, cross_mask_iou=None, all_mask_iou=None,
-        sure_iou=None) -> list[int]:
+        sure_iou=None, sure_same_class=False) -> list[int]:
     """Greedy NMS. A pair whose boxes overlap above `iou` suppresses, except that
     - with `all_mask_iou`, it suppresses only if masks[i] and masks[k] overlap above it too;
     - else with `agnostic` and `cross_mask_iou`, a pair of two classes suppresses only if its masks overlap above it;
-    - and with either mask test, boxes overlapping above `sure_iou` suppress whatever their masks."""
+    - and with either mask test, boxes overlapping above `sure_iou` suppress whatever their masks (with
+      `sure_same_class`, only boxes of one class)."""
     def suppresses(k, i):
         same = class_id[i] == class_id[k]
         box = iou_xyxy(xyxy[i], xyxy[k])
         if not (agnostic or same) or box <= iou:
             return False
         gate = all_mask_iou if all_mask_iou is not None else (cross_mask_iou if agnostic and not same else None)
-        if gate is None or (sure_iou is not None and box > sure_iou):
+        if gate is None or (sure_iou is not None and box > sure_iou and (same or not sure_same_class)):
             return True
         union = (masks[i] | masks[k]).sum()
         return union > 0 and (masks[i] & masks[k]).sum() > gate * union
@@ -99,7 +100,7 @@ def grid_mask(coef, protos, box, input_hw, thr) -> np.ndarray:
 
 def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, mask_threshold=0.5,
              agnostic=False, cross_class_mask_iou=None, mask_iou=None, sure_iou=None, claim_share=None,
-             rescue_conf=None):
+             rescue_conf=None, sure_same_class=False):
     """Full reference decode of the concatenated layout → list of (xyxy_frame, score, class, full mask)."""
     floor = conf if rescue_conf is None else rescue_conf
     p = np.asarray(predictions, dtype=np.float64).reshape(4 + nc + nm, -1)
@@ -117,7 +118,7 @@ def yolo_seg(predictions, protos, t, nc, nm, conf=0.25, iou=0.7, max_det=300, ma
     masks = None if cross_class_mask_iou is None and mask_iou is None else \
         [grid_mask(c[3], protos, c[0], t.input_hw, thr) for c in cands]
     keep = nms([c[0] for c in cands], [c[1] for c in cands], [c[2] for c in cands], iou, max_det, agnostic,
-               masks, cross_class_mask_iou, mask_iou, sure_iou)
+               masks, cross_class_mask_iou, mask_iou, sure_iou, sure_same_class)
     fh, fw = t.frame_hw
     u, v = frame_grid_coords(t, protos.shape[1:])
     out = []

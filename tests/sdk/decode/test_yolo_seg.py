@@ -234,12 +234,25 @@ def test_mask_iou_gates_pairs_of_any_class_and_sure_iou_overrides_it():
     assert len(_decode(pred, protos, t, class_agnostic=True, mask_iou=0.5, sure_iou=0.95)) == 1
 
 
+def test_sure_same_class_leaves_pairs_of_two_classes_to_the_masks():
+    kw = dict(class_agnostic=True, mask_iou=0.5, sure_iou=0.9, sure_same_class=True)
+    pred, protos, t = _two_parts_one_box(np.eye(NM)[1])  # two classes, one box, two halves: both kept
+    r = _decode(pred, protos, t, **kw)
+    assert len(r) == 2 and sorted(r.class_id.tolist()) == [0, 1]
+    assert len(_decode(pred, protos, t, **{**kw, "sure_same_class": False})) == 1
+    pred, protos, t = _two_parts_one_box(np.eye(NM)[1], class_b=0)  # one class: the box is sure
+    assert len(_decode(pred, protos, t, **kw)) == 1
+    pred, protos, t = _two_parts_one_box(np.eye(NM)[0])  # two classes, same pixels: the masks suppress
+    assert len(_decode(pred, protos, t, **kw)) == 1
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mask_iou_and_sure_iou_nms_match_reference_on_crowded_candidates(seed):
     pred, protos, t = _crowded_with_masks(seed)
     counts = set()
-    for agnostic, cross, sure in ((True, None, 0.5), (False, None, 0.5), (True, 0.3, None), (True, 0.3, 0.5)):
-        kw = dict(iou=0.3, cross_class_mask_iou=cross, sure_iou=sure)
+    for agnostic, cross, sure, same in ((True, None, 0.5, False), (False, None, 0.5, False), (True, 0.3, None, False),
+                                        (True, 0.3, 0.5, False), (True, None, 0.5, True)):
+        kw = dict(iou=0.3, cross_class_mask_iou=cross, sure_iou=sure, sure_same_class=same)
         if cross is None:
             kw["mask_iou"] = 0.3
         r = _decode(pred, protos, t, class_agnostic=agnostic, **kw)
