@@ -8,7 +8,10 @@ Semantic: mIoU and per-class IoU over the model's classes. Dataset classes are m
 name (`semantic_classes` in annotations.json, or `--label-names`), with the aliases of the synthetic
 scenes (belt → background, scratch/spot → defect) when names differ; unmatched classes are ignored.
 Instance: COCO-style mask AP50 and AP50-95, count exact rate (with its 95 % interval: 100 frames cannot tell
-0.90 from 0.93) and count errors, also per object-count bin;
+0.90 from 0.93) and count errors, also per object-count bin; box AP50 and AP50-95 against the boxes the model
+claims to give (its spec's box_extent): an annotation's `bbox` (the visible pixels), or its `amodal_bbox` (the
+whole object, as `edgeseg scenes` writes it) for a model of whole-object boxes, each clipped to the frame as the
+decoder clips its own (`box_truth` says which; `bbox` where any annotation of the data lacks `amodal_bbox`);
 `--errors DIR` also writes which parts were missed or added in which frame (see edgeseg.bench.errors).
 `SceneSet` offers synthetic scenes made in memory through the same interface, for `evaluate` in scripts.
 """
@@ -32,6 +35,7 @@ from edgeseg.cli.progress import Progress
 from edgeseg.errors import InputError
 from edgeseg.masks import CropMasks, crop_from_rle
 from edgeseg.results import InstanceResult, SemanticResult
+from edgeseg.spec import BoxExtent
 
 # How the synthetic scenes' semantic classes map onto a model trained with merged classes.
 CLASS_ALIASES = {"belt": "background", "scratch": "defect", "spot": "defect"}
@@ -96,6 +100,20 @@ class GroundTruth:
             cls.append(index[a["category_id"]])
         return CropMasks(crops, np.array(origins, np.int32).reshape(-1, 4), hw), np.array(cls, np.int32)
 
+    def boxes(self, i: int, whole: bool) -> np.ndarray:
+        """(G, 4) float64 xyxy of image i's instances, in the order of `instances`, clipped to the frame: each
+        annotation's `amodal_bbox` if `whole` (see `has_whole_boxes`), else its `bbox`."""
+        im = self.images[i]
+        key = "amodal_bbox" if whole else "bbox"
+        xywh = np.array([a[key] for a in self._anns.get(im["id"], [])], np.float64).reshape(-1, 4)
+        return _clip_xyxy(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1),
+                          (int(im["height"]), int(im["width"])))
+
+    @property
+    def has_whole_boxes(self) -> bool:
+        """Every instance annotation gives its whole-object box (`amodal_bbox`)."""
+        return all("amodal_bbox" in a for anns in self._anns.values() for a in anns)
+
     def visible_fractions(self, i: int) -> np.ndarray | None:
         """(G,) share of each instance of image i in view (its `visible_fraction`, as `edgeseg scenes` writes it),
         in the order of `instances`; None where an annotation does not say."""
@@ -136,8 +154,19 @@ class SceneSet:
         truth = self.scene(i).truth
         return truth.masks, truth.class_id
 
+    def boxes(self, i: int, whole: bool) -> np.ndarray:
+        truth = self.scene(i).truth
+        return _clip_xyxy(np.asarray(truth.amodal_xyxy if whole else truth.xyxy, np.float64), truth.semantic.shape)
+
+    has_whole_boxes = True
+
     def visible_fractions(self, i: int) -> np.ndarray:
         return self.scene(i).truth.visible_fraction
+
+
+def _clip_xyxy(xyxy: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    h, w = hw
+    return np.clip(xyxy.reshape(-1, 4), 0, [w, h, w, h])
 
 
 def _decode_segmentation(ann: dict, hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -186,6 +215,8 @@ def evaluate(seg, data: GroundTruth | SceneSet, *, limit: int | None = None, pro
     task = seg.spec.task.value
     conf = ConfusionIoU(len(names))
     ap = MaskAP(len(names))
+    box_ap = MaskAP(len(names), kind="box")
+    whole = seg.spec.box_extent == BoxExtent.WHOLE and task == "instance" and data.has_whole_boxes
     pred_counts: list[int] = []
     gt_counts: list[int] = []
     lut = None
@@ -207,6 +238,7 @@ def evaluate(seg, data: GroundTruth | SceneSet, *, limit: int | None = None, pro
             elif isinstance(result, InstanceResult):
                 gt_masks, gt_cls = data.instances(i)
                 ap.add(result.masks, result.scores, result.class_id, gt_masks, to_model[gt_cls])
+                box_ap.add(result.xyxy, result.scores, result.class_id, data.boxes(i, whole), to_model[gt_cls])
                 pred_counts.append(len(result))
                 gt_counts.append(len(gt_masks))
                 if errors is not None:
@@ -222,6 +254,8 @@ def evaluate(seg, data: GroundTruth | SceneSet, *, limit: int | None = None, pro
         s = ap.summary()
         out.update({"mask_ap50": s["mask_ap50"], "mask_ap": s["mask_ap"],
                     "per_class_ap50": dict(zip(names, s["per_class_ap50"]))})
+        b = box_ap.summary()
+        out.update({"box_ap50": b["box_ap50"], "box_ap": b["box_ap"], "box_truth": "amodal_bbox" if whole else "bbox"})
         out.update(count_errors(pred_counts, gt_counts))
         bins = []
         for lo, hi in COUNT_BINS:
@@ -240,7 +274,8 @@ def print_report(fig: dict, model: str) -> None:
         for name, v in fig["per_class_iou"].items():
             print(f"    {name:<14} IoU {'n/a' if v is None else f'{v:.4f}'}")
         return
-    print(f"  mask AP50 {fig['mask_ap50']:.4f}   mask AP50-95 {fig['mask_ap']:.4f}")
+    print(f"  mask AP50 {fig['mask_ap50']:.4f}   mask AP50-95 {fig['mask_ap']:.4f}   "
+          f"box AP50 {fig['box_ap50']:.4f}   box AP50-95 {fig['box_ap']:.4f} (against {fig['box_truth']})")
     lo, hi = fig["count_exact_ci95"]
     print(f"  count exact {fig['count_exact_rate']:.3f} (95 % interval {lo:.3f}-{hi:.3f})   "
           f"count MAE {fig['count_mae']:.3f}   mean relative count error {fig['count_mean_rel_error']:.4f}")

@@ -1,10 +1,11 @@
-"""Accuracy metrics on compact masks: semantic IoU, COCO-style mask AP, count error.
+"""Accuracy metrics on compact masks: semantic IoU, COCO-style mask (and box) AP, count error.
 
 Mask AP follows the COCO evaluation rules (per image and class: detections by score, each matched to the
 unmatched ground truth of highest IoU ≥ t; per class: precision made monotone and read at 101 recall
 points; classes without ground truth left out; AP50-95 averages t = 0.50, 0.55, ..., 0.95), with one
 deliberate difference: no 100-detections-per-image cap (`max_dets`), because frames here hold up to 300
-parts. tests/benchmarks/test_metrics.py checks the figures against pycocotools.
+parts. Box AP is the same with box IoU in place of mask IoU. tests/benchmarks/test_metrics.py checks both
+against pycocotools.
 """
 
 from __future__ import annotations
@@ -18,6 +19,18 @@ from edgeseg.masks import CropMasks
 
 IOU_THRESHOLDS = np.round(np.arange(0.5, 0.951, 0.05), 2)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+
+
+def box_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of (N, 4) xyxy boxes, float64."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    wh = np.clip(np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2]), 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def crop_iou_matrix(a: CropMasks, b: CropMasks) -> np.ndarray:
@@ -44,23 +57,29 @@ def crop_iou_matrix(a: CropMasks, b: CropMasks) -> np.ndarray:
 
 @dataclass
 class MaskAP:
-    """Accumulates per-image matches; `summary()` gives AP50, AP50-95 and per-class AP."""
+    """Accumulates per-image matches; `summary()` gives AP50, AP50-95 and per-class AP.
+    kind "mask": `add` takes CropMasks (keys mask_ap50, mask_ap); "box": (N, 4) xyxy boxes (box_ap50, box_ap)."""
 
     num_classes: int
     max_dets: int | None = None
+    kind: str = "mask"
     # Per class: lists of (scores, tp matrix (T, D)) per image, and ground-truth counts.
     _scores: list[list[np.ndarray]] = field(default_factory=list)
     _tps: list[list[np.ndarray]] = field(default_factory=list)
     _gts: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        if self.kind not in ("mask", "box"):
+            raise ValueError(f"kind: expected 'mask' or 'box', got {self.kind!r}")
         self._scores = [[] for _ in range(self.num_classes)]
         self._tps = [[] for _ in range(self.num_classes)]
         self._gts = np.zeros(self.num_classes, dtype=np.int64)
 
-    def add(self, pred_masks: CropMasks, pred_scores: np.ndarray, pred_class: np.ndarray, gt_masks: CropMasks,
-            gt_class: np.ndarray) -> None:
-        """One image: predictions (masks, scores, class ids) against ground truth (masks, class ids)."""
+    def add(self, pred: CropMasks | np.ndarray, pred_scores: np.ndarray, pred_class: np.ndarray,
+            gt: CropMasks | np.ndarray, gt_class: np.ndarray) -> None:
+        """One image: predictions (masks or boxes, scores, class ids) against ground truth (masks or boxes, class
+        ids), masks or boxes as `kind` says."""
+        iou_matrix = crop_iou_matrix if self.kind == "mask" else box_iou_matrix
         pred_class = np.asarray(pred_class)
         gt_class = np.asarray(gt_class)
         for c in range(self.num_classes):
@@ -72,7 +91,7 @@ class MaskAP:
             di = di[np.argsort(-np.asarray(pred_scores)[di], kind="mergesort")]
             if self.max_dets is not None:
                 di = di[:self.max_dets]
-            ious = crop_iou_matrix(pred_masks[di], gt_masks[gi])
+            ious = iou_matrix(pred[di], gt[gi])
             tp = np.zeros((len(IOU_THRESHOLDS), len(di)), dtype=bool)
             for t, thr in enumerate(IOU_THRESHOLDS):
                 taken = np.zeros(len(gi), dtype=bool)
@@ -116,9 +135,10 @@ class MaskAP:
     def summary(self) -> dict[str, float | list[float | None]]:
         ap = self.per_class_ap()
         present = ~np.isnan(ap[:, 0])
+        k = self.kind
         if not present.any():
-            return {"mask_ap50": float("nan"), "mask_ap": float("nan"), "per_class_ap50": [None] * self.num_classes}
-        return {"mask_ap50": float(ap[present, 0].mean()), "mask_ap": float(ap[present].mean()),
+            return {f"{k}_ap50": float("nan"), f"{k}_ap": float("nan"), "per_class_ap50": [None] * self.num_classes}
+        return {f"{k}_ap50": float(ap[present, 0].mean()), f"{k}_ap": float(ap[present].mean()),
                 "per_class_ap50": [None if np.isnan(v) else float(v) for v in ap[:, 0]]}
 
 

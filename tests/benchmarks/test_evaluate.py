@@ -33,21 +33,38 @@ def test_instance_figures_match_the_in_memory_truth(data, tmp_path, capsys):
     # The figures come with the decoding they were made with: the model's own operating point here.
     assert {k: fig["model"]["decode"][k] for k in ("conf", "iou", "mask_iou", "sure_iou")} == \
         {"conf": 0.4, "iou": 0.3, "mask_iou": 0.5, "sure_iou": 0.65}
-    ap, found = MaskAP(3), []
+    ap, box_ap, found = MaskAP(3), MaskAP(3, kind="box"), []
     with edgeseg.load("parts-inst") as seg:
         for scene in scenes:
             r = seg(scene.image)
             ap.add(r.masks, r.scores, r.class_id, scene.truth.masks, scene.truth.class_id)
+            whole = np.clip(scene.truth.amodal_xyxy, 0, [1280, 720, 1280, 720])  # its boxes are whole-part boxes
+            box_ap.add(r.xyxy, r.scores, r.class_id, whole, scene.truth.class_id)
             found.append(len(r))
     truth = [len(s.truth.masks) for s in scenes]
     assert fig["mask_ap50"] == pytest.approx(ap.summary()["mask_ap50"], abs=1e-12)
     assert fig["mask_ap"] == pytest.approx(ap.summary()["mask_ap"], abs=1e-12)
+    assert fig["box_truth"] == "amodal_bbox" and fig["box_ap"] == pytest.approx(box_ap.summary()["box_ap"], abs=1e-12)
     assert fig["count_mae"] == pytest.approx(np.mean(np.abs(np.subtract(found, truth))))
     hits = int(np.sum(np.equal(found, truth)))
     assert fig["count_exact_ci95"] == pytest.approx(list(wilson_interval(hits, 3)))
     assert fig["mask_ap50"] > 0.8  # the model sees these frames for the first time
     text = capsys.readouterr().out
     assert "mask AP50" in text and "count exact" in text and "95 % interval" in text
+    assert "box AP50-95" in text and "(against amodal_bbox)" in text
+
+
+def test_whole_boxes_are_scored_against_visible_boxes_where_the_data_has_none(data, tmp_path):
+    root, _ = data
+    doc = json.loads((root / "annotations.json").read_text())
+    for a in doc["annotations"]:
+        a.pop("amodal_bbox", None)
+    (tmp_path / "annotations.json").write_text(json.dumps(doc))
+    plain = evaluate.GroundTruth(root, tmp_path / "annotations.json")
+    assert evaluate.GroundTruth(root).has_whole_boxes and not plain.has_whole_boxes
+    with edgeseg.load("parts-inst") as seg:
+        fig = evaluate.evaluate(seg, plain, progress=False)
+    assert fig["box_truth"] == "bbox" and 0.5 < fig["box_ap50"] <= 1.0
 
 
 def test_semantic_figures_match_the_in_memory_truth(data, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from edgeseg.bench.metrics import ConfusionIoU, MaskAP, count_errors, crop_iou_matrix, wilson_interval
+from edgeseg.bench.metrics import ConfusionIoU, MaskAP, box_iou_matrix, count_errors, crop_iou_matrix, wilson_interval
 from edgeseg.bench.scenes import SceneOptions, make_scenes, write_dataset
 from edgeseg.masks import CropMasks
 
@@ -47,11 +47,12 @@ def test_mask_ap_matches_pycocotools(tmp_path):
     rng = np.random.default_rng(0)
     scenes = list(make_scenes(6, SceneOptions(size_wh=(320, 240), objects=25), seed=4))
     write_dataset(tmp_path, scenes)
-    ap = MaskAP(3)
+    ap, box_ap = MaskAP(3), MaskAP(3, kind="box")
     results = []
     for image_id, scene in enumerate(scenes):
         masks, scores, classes = _perturbed_predictions(scene.truth, rng)
         ap.add(masks, scores, classes, scene.truth.masks, scene.truth.class_id)
+        box_ap.add(masks.origins_xyxy, scores, classes, scene.truth.xyxy, scene.truth.class_id)
         for i in range(len(masks)):
             x0, y0, x1, y1 = (int(v) for v in masks.origins_xyxy[i])
             results.append({"image_id": image_id, "category_id": int(classes[i]) + 1, "score": float(scores[i]),
@@ -63,16 +64,30 @@ def test_mask_ap_matches_pycocotools(tmp_path):
 
         r["segmentation"] = coco_mask.frPyObjects(r["segmentation"], *r["segmentation"]["size"])
         r["segmentation"]["counts"] = r["segmentation"]["counts"].decode()
-    ev = COCOeval(gt, gt.loadRes(results), "segm")
-    ev.params.maxDets = [300]  # frames hold more than COCO's default 100 objects
-    ev.evaluate()
-    ev.accumulate()
-    precision = ev.eval["precision"][:, :, :, 0, 0]  # (T, R, K) at area "all", maxDets 300
-    coco_ap = precision[precision > -1].mean()
-    coco_ap50 = precision[0][precision[0] > -1].mean()
-    assert 0.5 < ours["mask_ap50"] < 1.0  # the perturbations make AP informative, not trivially 0 or 1
-    assert ours["mask_ap"] == pytest.approx(coco_ap, abs=0.005)
-    assert ours["mask_ap50"] == pytest.approx(coco_ap50, abs=0.005)
+    for kind, figures in (("segm", ours), ("bbox", box_ap.summary())):
+        ev = COCOeval(gt, gt.loadRes(results), kind)
+        ev.params.maxDets = [300]  # frames hold more than COCO's default 100 objects
+        ev.evaluate()
+        ev.accumulate()
+        precision = ev.eval["precision"][:, :, :, 0, 0]  # (T, R, K) at area "all", maxDets 300
+        coco_ap = precision[precision > -1].mean()
+        coco_ap50 = precision[0][precision[0] > -1].mean()
+        key = "mask" if kind == "segm" else "box"
+        assert 0.5 < figures[f"{key}_ap50"] < 1.0  # the perturbations make AP informative, not trivially 0 or 1
+        assert figures[f"{key}_ap"] == pytest.approx(coco_ap, abs=0.005)
+        assert figures[f"{key}_ap50"] == pytest.approx(coco_ap50, abs=0.005)
+    assert ours["mask_ap"] != box_ap.summary()["box_ap"]
+
+
+def test_box_iou_matrix():
+    a = np.array([[0, 0, 10, 10], [5, 5, 15, 15]])
+    b = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 0, 0]])
+    m = box_iou_matrix(a, b)
+    assert m.shape == (2, 3)
+    assert m[0, 0] == 1.0 and m[1, 0] == pytest.approx(25 / 175) and m[:, 1:].max() == 0.0  # empty box: 0, no NaN
+    assert box_iou_matrix(np.zeros((0, 4)), b).shape == (0, 3)
+    with pytest.raises(ValueError, match="kind"):
+        MaskAP(3, kind="keypoints")
 
 
 def test_perfect_predictions_score_one_and_empty_is_handled():
