@@ -29,8 +29,8 @@ previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 9).
   weighting took 34.7); stage 6: 0.24 s per step, 5.3 min with its frames. The shipped stage 7 was trained on an
   AVX2-only box in float32 (--fp32): 0.69-0.72 s per step, 24.6 min with its frames. The whole recipe re-run in
   bfloat16 on a 2-core EPYC with AVX-512 BF16 (2026-12-03): 58.4 min, frames included (stages 4.9 / 4.4 / 13.9 /
-  10.9 / 8.0 / 4.4 / 11.8 min; 0.25-0.27 s per step in stages 1-3, 0.33-0.40 in stages 4, 5 and 7); that rerun counts
-  as the shipped weights do within the spread between runs (docs/parts-inst-experiments.md).
+  10.9 / 8.0 / 4.4 / 11.8 min; 0.23-0.27 s per step in stages 1-3, 0.36-0.42 in stages 4-5, 0.32-0.34 in stage 7);
+  that rerun counts as the shipped weights do within the spread between runs (docs/parts-inst-experiments.md).
   On a CPU without AVX-512 BF16 or AMX, bfloat16 is emulated: on an AVX2-only 2-core EPYC a stage-1 step took 4.95 s
   in bfloat16 against 0.47 in float32. `train` warns there; --fp32 overrides --bf16 in every stage.
 - parts-seg: stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
