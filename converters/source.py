@@ -16,8 +16,8 @@ import numpy as np
 
 from edgeseg import __version__
 from edgeseg.errors import InputError
-from edgeseg.spec import (BoxExtent, ColorOrder, DecodeDefaults, DecoderKind, InputDType, InputSpec, Layout, ModelSpec, Normalization,
-                          OutputSpec, Quantization, ResizeMode, Task)
+from edgeseg.spec import (BoxExtent, ColorOrder, DecodeDefaults, DecoderKind, InputDType, InputSpec, Layout, ModelSpec,
+                          Normalization, OutputSpec, Quantization, ResizeMode, Task)
 
 CONVERTER_VERSION = f"edgeseg {__version__}"
 
