@@ -5,6 +5,10 @@ MODEL is one of
 - `package.module:name`, importable here, naming an `edgeseg.convert.Source`, or a function returning one;
 - a ready `.onnx` file that carries an edgeseg spec (OpenVINO and INT8 files are made from it; TFLite is
   not: it needs the PyTorch model).
+
+`--box-extent whole` tells the runtime that an instance model's boxes enclose each object whole, hidden and
+cut-off pixels included (a model trained on amodal boxes), so `edgeseg eval` scores them against whole boxes;
+the default is what the Source declares (`visible` unless it says otherwise).
 """
 
 from __future__ import annotations
@@ -44,11 +48,24 @@ def resolve_source(model: str):
                      "or package.module:name of an edgeseg.convert.Source")
 
 
+def with_box_extent(src, extent: str | None):
+    """The Source with what its boxes enclose overridden (None: as declared)."""
+    if extent is None:
+        return src
+    from edgeseg.convert.source import Source
+    from edgeseg.spec import BoxExtent
+
+    if not isinstance(src, Source):
+        raise InputError(f"--box-extent: {src} is a ready ONNX file, whose spec says what its boxes enclose; "
+                         "change it with edgeseg.spec_io.write_spec, or export from the PyTorch model")
+    return src.with_(box_extent=BoxExtent(extent))
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from edgeseg.convert.export import ExportOptions, export
 
     fmts = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    src = resolve_source(args.model)
+    src = with_box_extent(resolve_source(args.model), args.box_extent)
     opts = ExportOptions(formats=fmts, int8=args.int8, calib=args.calib, holdout=args.holdout,
                          calib_limit=args.calib_limit,
                          max_drop=args.max_drop, fold_preprocess=args.fold_preprocess, fold_argmax=args.fold_argmax,
@@ -82,6 +99,9 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--fold-preprocess", action="store_true", help="ONNX takes uint8 NHWC pixels (normalization "
                                                                    "and layout in the graph)")
     p.add_argument("--fold-argmax", action="store_true", help="semantic ONNX outputs the class map")
+    p.add_argument("--box-extent", choices=("visible", "whole"),
+                   help="instance models: whether boxes enclose the visible pixels or the whole object, hidden "
+                        "and cut-off pixels included (default: what the Source declares)")
     p.add_argument("--fp16", action="store_true", help="OpenVINO weights in FP16 (default FP32)")
     p.add_argument("--threads", type=int, help="threads for the parity runs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -125,6 +125,29 @@ def test_cli_export_from_an_import_path(tmp_path, capsys):
     assert "cannot import" in capsys.readouterr().err
 
 
+def instance_source() -> Source:
+    return tiny_source("instance-split")
+
+
+def test_cli_box_extent_overrides_the_source(tmp_path, capsys):
+    from edgeseg.spec import BoxExtent
+    from edgeseg.spec_io import read_spec
+
+    assert export_main(["tests.converters.test_export:instance_source", "--box-extent", "whole",
+                        "--out", str(tmp_path / "whole"), "--quiet"]) == 0
+    assert read_spec(tmp_path / "whole" / "tiny-instance-split.onnx").box_extent == BoxExtent.WHOLE
+    assert export_main(["tests.converters.test_export:instance_source", "--out", str(tmp_path / "as-declared"),
+                        "--quiet"]) == 0
+    assert read_spec(tmp_path / "as-declared" / "tiny-instance-split.onnx").box_extent == BoxExtent.VISIBLE
+    capsys.readouterr()
+    assert export_main(["tests.converters.test_export:semantic_source", "--box-extent", "whole",
+                        "--out", str(tmp_path / "sem"), "--quiet"]) == 2
+    assert "a semantic model has no boxes" in capsys.readouterr().err
+    ready = tmp_path / "whole" / "tiny-instance-split.onnx"
+    assert export_main([str(ready), "--box-extent", "visible", "--out", str(tmp_path / "again"), "--quiet"]) == 2
+    assert "ready ONNX file" in capsys.readouterr().err
+
+
 def test_ready_onnx_file_as_source(tmp_path):
     export(semantic_source(), tmp_path / "first", ExportOptions(progress=False))
     onnx_file = tmp_path / "first" / "tiny-semantic.onnx"
