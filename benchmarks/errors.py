@@ -16,6 +16,13 @@ says how much of each part is in view (`visible_fraction`, as `edgeseg scenes` w
 parts-inst on 1000 frames with N ≤ 50 (`--seed 20261202`), parts showing under half of themselves were 9.5 % of
 the parts and 47 % of the misses; of those showing 80 % or more, 10 of 16 236 were missed.
 
+A part missed at mask IoU 0.5 may still have been found, with a poor mask: `edgeseg eval` passes the truth
+boxes it scores box AP against (whole boxes for a model whose spec says `box_extent` "whole", where the data
+has them), and each missed part then records the best box IoU of any prediction (`best_box_iou`) and whether
+an extra prediction boxes it at IoU ≥ 0.7 (`boxed_by_extra`). Such a part costs mask AP but not the count:
+its frame's count stays right. errors.json totals them (`missed_boxed_by_extra`); the rest of the misses are
+parts the model did not find at all.
+
 DIR gets errors.json (every frame with a miss or an extra) and a JPEG per frame for the worst `limit`
 frames (largest count error first): truth on the left (missed parts outlined red), predictions on the
 right (extras outlined red, with scores).
@@ -30,12 +37,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeseg.bench.metrics import crop_iou_matrix
+from edgeseg.bench.metrics import box_iou_matrix, crop_iou_matrix
 from edgeseg.errors import InputError
 from edgeseg.masks import CropMasks
 from edgeseg.results import InstanceResult
 
 MATCH_IOU = 0.5
+BOXED_IOU = 0.7  # an extra prediction boxing a missed part this well found it, with a poor mask
 OK, WRONG = (0, 200, 0), (0, 0, 255)
 JPEG_QUALITY = 90  # a 2560×720 side-by-side: ~0.5 MB, against 3.3 MB as PNG
 
@@ -100,13 +108,18 @@ class ErrorReport:
             raise InputError(f"expected an image limit of 0 or more, got {self.limit}")
 
     def add(self, name: str, frame: np.ndarray, pred: InstanceResult, gt_masks: CropMasks, gt_class: np.ndarray,
-            class_names: tuple[str, ...], visible: np.ndarray | None = None) -> None:
-        """visible: (G,) share of each truth part in view, where the ground truth says (else None)."""
+            class_names: tuple[str, ...], visible: np.ndarray | None = None,
+            gt_boxes: np.ndarray | None = None) -> None:
+        """visible: (G,) share of each truth part in view, where the ground truth says (else None).
+        gt_boxes: (G, 4) xyxy truth boxes of the kind the model's boxes claim to be (else None)."""
         if visible is not None and len(visible) != len(gt_masks):
             raise InputError(f"{name}: {len(visible)} visible fractions for {len(gt_masks)} truth parts")
+        if gt_boxes is not None and len(gt_boxes) != len(gt_masks):
+            raise InputError(f"{name}: {len(gt_boxes)} truth boxes for {len(gt_masks)} truth parts")
         pred_to_gt, gt_to_pred, ious = match(pred, gt_masks)
         missed = np.flatnonzero(gt_to_pred < 0)
         extra = np.flatnonzero(pred_to_gt < 0)
+        box_ious = None if gt_boxes is None else box_iou_matrix(pred.xyxy, gt_boxes)
         covered, pieces = centre_covered(gt_masks), in_pieces(gt_masks)
         groups = [(self.by_centre, "covered", covered), (self.by_centre, "free", ~covered),
                   (self.by_pieces, "pieces", pieces), (self.by_pieces, "whole", ~pieces)]
@@ -122,7 +135,8 @@ class ErrorReport:
                            "xyxy": [int(v) for v in gt_masks.origins_xyxy[g]],
                            "best_iou": round(float(ious[:, g].max(initial=0.0)), 3),
                            "centre_covered": bool(covered[g]), "in_pieces": bool(pieces[g]),
-                           **({} if visible is None else {"visible_fraction": round(float(visible[g]), 4)})}
+                           **({} if visible is None else {"visible_fraction": round(float(visible[g]), 4)}),
+                           **({} if box_ious is None else _boxed(box_ious[:, g], extra))}
                           for g in missed],
                "extra": [{"class": pred.class_name(int(pred.class_id[p])), "score": round(float(pred.scores[p]), 3),
                           "xyxy": [round(float(v), 1) for v in pred.xyxy[p]],
@@ -136,6 +150,15 @@ class ErrorReport:
             self._images.sort(key=lambda t: -t[0])
             del self._images[self.limit:]
 
+    @property
+    def missed(self) -> int:
+        return sum(len(f["missed"]) for f in self.frames)
+
+    @property
+    def missed_boxed_by_extra(self) -> int:
+        """Missed parts an extra prediction boxes at IoU ≥ BOXED_IOU (0 where no truth boxes were given)."""
+        return sum(m.get("boxed_by_extra", False) for f in self.frames for m in f["missed"])
+
     def write(self) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
         used: set[str] = set()
@@ -147,12 +170,19 @@ class ErrorReport:
             (self.out / f"{stem}.jpg").write_bytes(jpeg)
         path = self.out / "errors.json"
         path.write_text(json.dumps({"match_iou": MATCH_IOU, "frames_with_errors": len(self.frames),
-                                    "missed": sum(len(f["missed"]) for f in self.frames),
+                                    "missed": self.missed,
                                     "extra": sum(len(f["extra"]) for f in self.frames),
+                                    "missed_boxed_by_extra": self.missed_boxed_by_extra,
                                     "by_centre": self.by_centre, "by_pieces": self.by_pieces,
                                     "by_visible": self.by_visible,
                                     "frames": self.frames}, indent=1))
         return path
+
+
+def _boxed(box_ious: np.ndarray, extra: np.ndarray) -> dict:
+    """A missed part's box fields, from its column of the (P,) prediction-to-truth box IoUs."""
+    return {"best_box_iou": round(float(box_ious.max(initial=0.0)), 3),
+            "boxed_by_extra": bool(box_ious[extra].max(initial=0.0) >= BOXED_IOU)}
 
 
 def _outline(image: np.ndarray, masks: CropMasks, rows: np.ndarray, color: tuple[int, int, int]) -> None:

@@ -79,6 +79,31 @@ def test_report_tallies_by_share_in_view_where_the_truth_says(tmp_path):
         report.add("c.png", frame, found, gt, np.array([0, 1, 0]), NAMES, visible=np.array([0.5, 1.0]))
 
 
+def test_missed_parts_boxed_by_an_extra_prediction_were_found_with_a_poor_mask(tmp_path):
+    frame = np.zeros(HW + (3,), np.uint8)
+    # Truth: 0 a square; 1 a bar; 2 a part lying under the bar, showing a sliver, with the bar's whole box.
+    gt_boxes = np.array([[0, 0, 20, 20], [30, 0, 40, 10], [30, 0, 40, 10]], np.float32)
+    gt = CropMasks([np.ones((20, 20), bool), np.ones((10, 10), bool), np.ones((2, 10), bool)],
+                   np.array([[0, 0, 20, 20], [30, 0, 40, 10], [30, 8, 40, 10]], np.int32), HW)
+    # Predictions: the square's box with a mask on a fifth of it (mask IoU 0.2: missed, and extra); the bar.
+    masks = CropMasks([np.ones((4, 20), bool), np.ones((10, 10), bool)],
+                      np.array([[0, 0, 20, 4], [30, 0, 40, 10]], np.int32), HW)
+    pred = InstanceResult(gt_boxes[:2].copy(), np.array([0.9, 0.8], np.float32), np.array([0, 1], np.int32),
+                          masks, HW, NAMES)
+    report = ErrorReport(tmp_path, limit=0)
+    report.add("a.png", frame, pred, gt, np.array([0, 1, 0]), NAMES, gt_boxes=gt_boxes)
+    report.add("b.png", frame, pred, gt, np.array([0, 1, 0]), NAMES)  # no truth boxes: no box fields
+    doc = json.loads(report.write().read_text())
+    missed = doc["frames"][0]["missed"]
+    assert [(m["best_iou"], m["best_box_iou"], m["boxed_by_extra"]) for m in missed] == [
+        (0.2, 1.0, True),  # found, with a poor mask: the count stays right
+        (0.2, 1.0, False)]  # boxed only by the bar's own detection: not found
+    assert doc["missed_boxed_by_extra"] == 1
+    assert all("best_box_iou" not in m for m in doc["frames"][1]["missed"])
+    with pytest.raises(InputError, match="2 truth boxes for 3 truth parts"):
+        report.add("c.png", frame, pred, gt, np.array([0, 1, 0]), NAMES, gt_boxes=gt_boxes[:2])
+
+
 def test_centre_covered_only_by_another_parts_pixels():
     ring = np.ones((20, 20), bool)
     ring[5:15, 5:15] = False  # a washer: its centre (10, 10) is its hole, background

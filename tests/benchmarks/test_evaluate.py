@@ -112,8 +112,11 @@ def test_errors_folder_lists_every_miscounted_frame(data, tmp_path, capsys):
     assert doc["by_visible"]["under 50 %"]["truth"] == int(np.sum(in_view < 0.5))
     assert sum(t["missed"] for t in doc["by_visible"].values()) == doc["missed"]
     assert all(0.4 <= m["visible_fraction"] <= 1 for f in doc["frames"] for m in f["missed"])
+    # parts-inst's boxes are whole boxes: each missed part's best box is judged against its amodal_bbox.
+    assert all(0 <= m["best_box_iou"] <= 1 for f in doc["frames"] for m in f["missed"])
+    assert doc["missed_boxed_by_extra"] == sum(m["boxed_by_extra"] for f in doc["frames"] for m in f["missed"])
     text = capsys.readouterr().out
-    assert "errors.json" in text and "by the share of the part in view" in text
+    assert "errors.json" in text and "by the share of the part in view" in text and "with a poor mask" in text
     assert evaluate.main(["parts-seg", "--data", str(root), "--errors", str(errs), "--quiet"]) != 0
     assert "instance models" in capsys.readouterr().err
 
