@@ -324,7 +324,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   ", ".join(f"{t['missed']} of {t['truth']} {key}" for key, t in report.by_visible.items()))
         if report.missed:
             print(f"  of the {report.missed} missed, {report.missed_boxed_by_extra} were found with a poor mask "
-                  f"(an extra detection boxes them at IoU ≥ {BOXED_IOU}): those leave their frame's count right")
+                  f"(an extra detection boxes them at IoU ≥ {BOXED_IOU}): counted, with a mask that misses")
     return 0
 
 
