@@ -20,17 +20,20 @@ previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 9).
   mask path trains: --train-only p2,r3,proto,coef_out, 52 k of the 1.9 M parameters; boxes and scores stay as
   stage 5 left them), stage 7 (2000 steps like stage 5, every parameter, each part's positives regressing the whole
   part's box, hidden and cut-off pixels included, instead of its visible box: --amodal-box, so the pieces of a part
-  seen in pieces box alike and NMS merges them; the runtime's boxes are then whole-part boxes), all in bfloat16
+  seen in pieces box alike and NMS merges them; the runtime's boxes are then whole-part boxes; on frames with twice
+  as many parts lying on others as stages 4-6, --overlap-rate 0.4), all in bfloat16
   autocast with channels-last
   tensors (--bf16) on 2 threads, and all weighing the score and box losses of parts whose box centre shows
   another part (a capsule under a washer's middle) 3 times (--hidden-weight 3). Measured here (2 cores with
   AVX-512 BF16): 0.21-0.25 s per step in stages 1-3, 0.34-0.39 in stages 4-5, 38.7 min for the five stages
   with their frames (other work ran beside stages 1 and 3; on an idle box the same stages without the
-  weighting took 34.7); stage 6: 0.24 s per step, 5.3 min with its frames. The shipped stage 7 was trained on an
-  AVX2-only box in float32 (--fp32): 0.69-0.72 s per step, 24.6 min with its frames. The whole recipe re-run in
-  bfloat16 on a 2-core EPYC with AVX-512 BF16 (2026-12-03): 58.4 min, frames included (stages 4.9 / 4.4 / 13.9 /
-  10.9 / 8.0 / 4.4 / 11.8 min; 0.23-0.27 s per step in stages 1-3, 0.36-0.42 in stages 4-5, 0.32-0.34 in stage 7);
-  that rerun counts as the shipped weights do within the spread between runs (docs/parts-inst-experiments.md).
+  weighting took 34.7); stage 6: 0.24 s per step, 5.3 min with its frames. The shipped stage 7 was trained on
+  such a box too (2026-12-03, bfloat16, from the shipped stage 6): 0.40 s per step, 13.6 min plus 0.7 making
+  frames. The whole recipe re-run in bfloat16 on a 2-core EPYC with AVX-512 BF16 (2026-12-03, with stage 7 then at
+  the default overlap rate 0.2): 58.4 min, frames included (stages 4.9 / 4.4 / 13.9 / 10.9 / 8.0 / 4.4 / 11.8 min;
+  0.23-0.27 s per step in stages 1-3, 0.36-0.42 in stages 4-5, 0.32-0.34 in stage 7); that rerun counted as the
+  weights shipped then did, within the spread between runs (docs/parts-inst-experiments.md). The recipe has not
+  been re-run end to end with stage 7 at overlap rate 0.4.
   On a CPU without AVX-512 BF16 or AMX, bfloat16 is emulated: on an AVX2-only 2-core EPYC a stage-1 step took 4.95 s
   in bfloat16 against 0.47 in float32. `train` warns there; --fp32 overrides --bf16 in every stage.
 - parts-seg: stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
@@ -303,7 +306,7 @@ RECIPES = {
         "--peak --radius 1.0 --overlap-rate 0.2 --objects-power 2 --hidden-weight 3 "
         "--train-only p2,r3,proto,coef_out",  # the mask path alone: boxes and scores stay as stage 5 left them
         "--bf16 --seed 9 --frames 600 --steps 2000 --batch 4 --crop 384 640 --lr 4e-4 --warmup 20 --iou-aware "
-        "--peak --radius 1.0 --overlap-rate 0.2 --objects-power 2 --hidden-weight 3 --amodal-box",  # whole-part boxes
+        "--peak --radius 1.0 --overlap-rate 0.4 --objects-power 2 --hidden-weight 3 --amodal-box",  # whole-part boxes
     ),
     "parts-seg": (  # float32, as the shipped weights were trained (21.9 min on 2 threads; --bf16: 11.6)
         "",  # 1500 steps from scratch, 192×256 crops
