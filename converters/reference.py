@@ -28,8 +28,9 @@ NM = 16
 # says so: box_extent "whole"), so the pieces of a part seen in two pieces box alike and suppress outright; its
 # masks are the visible pixels. Only boxes of one class suppress outright (sure_same_class): a capsule lying across
 # a washer has nearly the washer's whole box, and the mask test keeps both (on the 3000 fresh frames of seeds
-# 20261202 / 20261208 / 20261210, the weights before stage 7 was retrained on more overlapping parts: exact count
-# 0.930 against 0.927 with every pair sure; docs/parts-inst-experiments.md).
+# 20261202 / 20261208 / 20261210: exact count 0.930 against 0.927 with every pair sure on the weights before stage 7
+# was retrained on more overlapping parts, 2813 against 2809 frames on the retrained ones;
+# docs/parts-inst-experiments.md).
 INST_DECODE = DecodeDefaults(conf=0.4, iou=0.3, class_agnostic=True, max_det=300, mask_iou=0.5, sure_iou=0.65,
                              sure_same_class=True,
                              claim_share=0.2, rescue_conf=0.03)
