@@ -19,9 +19,9 @@ the parts and 47 % of the misses; of those showing 80 % or more, 10 of 16 236 we
 A part missed at mask IoU 0.5 may still have been found, with a poor mask: `edgeseg eval` passes the truth
 boxes it scores box AP against (whole boxes for a model whose spec says `box_extent` "whole", where the data
 has them), and each missed part then records the best box IoU of any prediction (`best_box_iou`) and whether
-an extra prediction boxes it at IoU ≥ 0.7 (`boxed_by_extra`). Such a part costs mask AP but not the count:
-its frame's count stays right. errors.json totals them (`missed_boxed_by_extra`); the rest of the misses are
-parts the model did not find at all.
+an extra prediction boxes it at IoU ≥ 0.7 (`boxed_by_extra`). Such a part costs mask AP but, as a rule, not
+the count: a detection of its own counts it (unless that detection is a second one of a neighbour with the same
+box). errors.json totals them (`missed_boxed_by_extra`); the rest of the misses are parts the model did not find.
 
 DIR gets errors.json (every frame with a miss or an extra) and a JPEG per frame for the worst `limit`
 frames (largest count error first): truth on the left (missed parts outlined red), predictions on the
