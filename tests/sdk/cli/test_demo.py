@@ -15,6 +15,11 @@ def test_demo_writes_its_outputs(tmp_path, capsys):
     # Parts at the frame's edges showing little of themselves may be found or not; every other part must be.
     assert 0 < summary["truth_sure_per_frame"] <= summary["truth_per_frame"]
     assert summary["frames_count_exact"] <= summary["frames_count_right"] <= 2
+    # The same rule, recomputed from the per-frame files: found between the sure parts and all parts in view.
+    docs = [json.loads((out / "frames" / f"00{k}.json").read_text()) for k in range(2)]
+    right = [d["truth_count_sure"] <= sum(d["counts"].values()) <= d["truth_count"] for d in docs]
+    assert summary["frames_count_right"] == sum(right)
+    assert summary["frames_count_exact"] == sum(sum(d["counts"].values()) == d["truth_count"] for d in docs)
     assert "count right on" in text
     assert set(summary["ms_per_stage"]) == {"parts-inst", "parts-seg"}
     frame = json.loads((out / "frames" / "001.json").read_text())
