@@ -43,9 +43,11 @@ previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 9).
   11.6 min, 0.913 and 0.897. The shipped weights have 0.920 and 0.903: reruns land within about 0.007 of
   each other whatever the precision, and the shipped run is the best of the three, so it stays.
 Where the speed came from (parts-inst, per step of stage-1 crops): float32 0.34 s on 2 threads (0.63 s on 1),
-0.07 s of it in the loss, mostly building mask targets from full-size indicator maps (now one bincount,
-`cell_shares`, equal to the old targets bit for bit; at 384×640 the loss went 0.22 → 0.13 s); bfloat16 with
-channels-last halves forward and backward (0.26 → 0.13 s).
+0.07 s of it in the loss, mostly building mask targets from full-size indicator maps (then one bincount, equal
+to the old targets bit for bit; at 384×640 the loss went 0.22 → 0.13 s); bfloat16 with channels-last halves
+forward and backward (0.26 → 0.13 s). Since 2026-12-03 the mask loss is computed only in a window around each
+part's box (`reference_models.box_mask_bce`, the same values): in bfloat16, loss 0.088 → 0.036 s per 384×640
+step and 0.058 → 0.032 s per crop step.
 (--checkpoint also saves the final state dict, whose state_hash is the exported spec's source_hash.)
 The instance model's decoding operating point is stored in the spec (decode_defaults), so the runtime uses it by
 default: conf 0.4, class-agnostic NMS at IoU 0.3 in which boxes overlapping by IoU 0.3-0.65 suppress each other

@@ -62,16 +62,51 @@ def test_assign_centre_cells_and_conflicts():
     assert (rm.assign(torch.zeros(0, 4), 4, 4) == -1).all()
 
 
-def test_cell_shares_equal_pooled_indicators():
-    g = torch.Generator().manual_seed(3)
-    ids = torch.randint(0, 5, (6, 10), generator=g).repeat_interleave(8, 0).repeat_interleave(8, 1)  # 48×80
-    ids[torch.rand(ids.shape, generator=g) < 0.3] = 7  # ragged edges: cells shared by several ids
-    wanted = torch.tensor([7, 0, 4, 7, 2])  # repeats and background are allowed
-    ref = torch.nn.functional.avg_pool2d((ids[None] == wanted[:, None, None]).float()[:, None], rm.PROTO_STRIDE)[:, 0]
-    got = rm.cell_shares(ids, wanted)
-    assert got.shape == (5, 12, 20)
-    assert torch.equal(got, ref)
-    assert torch.allclose(rm.cell_shares(ids, torch.unique(ids)).sum(0), torch.ones(12, 20))
+def _pooled_shares(ids: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+    """The slow, obvious mask target: average-pooled indicator maps, (M, H/4, W/4)."""
+    onehot = (ids[None] == wanted[:, None, None]).float()[:, None]
+    return torch.nn.functional.avg_pool2d(onehot, rm.PROTO_STRIDE)[:, 0]
+
+
+def _whole_map_bce(coef, protos, ids, wanted, xyxy):
+    """The mask loss over the whole prototype map, cells outside each grown box weighted 0 (the slow reference)."""
+    nm, ph, pw = protos.shape
+    logits = torch.einsum("mk,khw->mhw", coef, protos)
+    bx = xyxy / rm.PROTO_STRIDE
+    gx = torch.arange(pw, dtype=torch.float32) + 0.5
+    gy = torch.arange(ph, dtype=torch.float32) + 0.5
+    inbox = (((gx[None] > bx[:, 0:1] - 1) & (gx[None] < bx[:, 2:3] + 1))[:, None, :] &
+             ((gy[None] > bx[:, 1:2] - 1) & (gy[None] < bx[:, 3:4] + 1))[:, :, None]).float()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, _pooled_shares(ids, wanted), reduction="none")
+    return (bce * inbox).sum((1, 2)) / inbox.sum((1, 2)).clamp(min=1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_box_mask_bce_equals_the_whole_map(seed):
+    g = torch.Generator().manual_seed(seed)
+    h, w = 64, 96
+    ids = torch.randint(0, 6, (8, 12), generator=g).repeat_interleave(8, 0).repeat_interleave(8, 1)
+    ids[torch.rand(ids.shape, generator=g) < 0.2] = 9
+    wanted = torch.tensor([1, 9, 3, 1, 5, 0])
+    # Fractional boxes, boxes past every edge (whole parts cut off), a one-pixel box, one covering the map.
+    xyxy = torch.tensor([[3.3, 5.0, 20.0, 17.9], [-12.0, -7.5, 10.2, 6.0], [70.1, 40.0, 110.0, 90.0],
+                         [48.0, 30.0, 49.0, 31.0], [-5.0, -5.0, 101.0, 69.0], [0.0, 0.0, 96.0, 64.0]])
+    protos = torch.randn(8, h // 4, w // 4, generator=g, requires_grad=True)
+    coef = torch.randn(len(wanted), 8, generator=g, requires_grad=True)
+    got = rm.box_mask_bce(coef, protos, ids, wanted, xyxy)
+    ref = _whole_map_bce(coef, protos, ids, wanted, xyxy)
+    assert torch.allclose(got, ref, rtol=1e-5, atol=1e-6)
+    weights = torch.rand(len(wanted), generator=g)
+    g_got = torch.autograd.grad((got * weights).sum(), (coef, protos))
+    g_ref = torch.autograd.grad((ref * weights).sum(), (coef, protos))
+    for a, b in zip(g_got, g_ref):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+    # Without the map-wide boxes the windows are smaller than the map and start inside it.
+    small = [0, 3, 2]
+    part = rm.box_mask_bce(coef[small], protos, ids, wanted[small], xyxy[small])
+    assert torch.allclose(part, ref[small], rtol=1e-5, atol=1e-6)
+    one = rm.box_mask_bce(coef[3:4], protos, ids, wanted[3:4], xyxy[3:4])
+    assert torch.allclose(one, ref[3:4], rtol=1e-5, atol=1e-6)
 
 
 def test_losses_finite_and_backprop():
