@@ -4,8 +4,10 @@ Mask AP follows the COCO evaluation rules (per image and class: detections by sc
 unmatched ground truth of highest IoU ≥ t; per class: precision made monotone and read at 101 recall
 points; classes without ground truth left out; AP50-95 averages t = 0.50, 0.55, ..., 0.95), with one
 deliberate difference: no 100-detections-per-image cap (`max_dets`), because frames here hold up to 300
-parts. Box AP is the same with box IoU in place of mask IoU. tests/benchmarks/test_metrics.py checks both
-against pycocotools.
+parts. Box AP is the same with box IoU in place of mask IoU. Ground truth may be marked "ignore" (COCO's
+`ignore` flag: a part barely in view, at a frame's edge): it is no part to find, and a detection that matches
+it (at IoU ≥ t, when no other part is left to match) is neither right nor wrong. tests/benchmarks/test_metrics.py
+checks all three against pycocotools.
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ class MaskAP:
     num_classes: int
     max_dets: int | None = None
     kind: str = "mask"
-    # Per class: lists of (scores, tp matrix (T, D)) per image, and ground-truth counts.
+    # Per class: lists of (scores, tp matrix (T, D), ignored matrix (T, D)) per image, and ground-truth counts.
     _scores: list[list[np.ndarray]] = field(default_factory=list)
     _tps: list[list[np.ndarray]] = field(default_factory=list)
+    _ignored: list[list[np.ndarray]] = field(default_factory=list)
     _gts: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -73,38 +76,47 @@ class MaskAP:
             raise ValueError(f"kind: expected 'mask' or 'box', got {self.kind!r}")
         self._scores = [[] for _ in range(self.num_classes)]
         self._tps = [[] for _ in range(self.num_classes)]
+        self._ignored = [[] for _ in range(self.num_classes)]
         self._gts = np.zeros(self.num_classes, dtype=np.int64)
 
     def add(self, pred: CropMasks | np.ndarray, pred_scores: np.ndarray, pred_class: np.ndarray,
-            gt: CropMasks | np.ndarray, gt_class: np.ndarray) -> None:
+            gt: CropMasks | np.ndarray, gt_class: np.ndarray, gt_ignore: np.ndarray | None = None) -> None:
         """One image: predictions (masks or boxes, scores, class ids) against ground truth (masks or boxes, class
-        ids), masks or boxes as `kind` says."""
+        ids), masks or boxes as `kind` says; gt_ignore: (G,) bool, truth to ignore (None: none)."""
         iou_matrix = crop_iou_matrix if self.kind == "mask" else box_iou_matrix
         pred_class = np.asarray(pred_class)
         gt_class = np.asarray(gt_class)
+        ignore = np.zeros(len(gt_class), bool) if gt_ignore is None else np.asarray(gt_ignore, bool)
+        if len(ignore) != len(gt_class):
+            raise ValueError(f"gt_ignore: expected {len(gt_class)} flags, got {len(ignore)}")
         for c in range(self.num_classes):
             gi = np.flatnonzero(gt_class == c)
             di = np.flatnonzero(pred_class == c)
-            self._gts[c] += len(gi)
+            self._gts[c] += int(np.sum(~ignore[gi]))
             if len(di) == 0:
                 continue
             di = di[np.argsort(-np.asarray(pred_scores)[di], kind="mergesort")]
             if self.max_dets is not None:
                 di = di[:self.max_dets]
             ious = iou_matrix(pred[di], gt[gi])
+            ig = ignore[gi]
             tp = np.zeros((len(IOU_THRESHOLDS), len(di)), dtype=bool)
+            dropped = np.zeros_like(tp)
             for t, thr in enumerate(IOU_THRESHOLDS):
                 taken = np.zeros(len(gi), dtype=bool)
+                bar = min(thr, 1 - 1e-10)
                 for d in range(len(di)):
-                    if len(gi) == 0:
-                        break
-                    cand = np.where(taken, -1.0, ious[d])
-                    g = int(np.argmax(cand))
-                    if cand[g] >= min(thr, 1 - 1e-10):
-                        taken[g] = True
-                        tp[t, d] = True
+                    # The best free part to find; only when there is none, the best free part to ignore.
+                    for pool, hit in ((~ig, tp), (ig, dropped)):
+                        cand = np.where(taken | ~pool, -1.0, ious[d])
+                        g = int(np.argmax(cand)) if len(cand) else 0
+                        if len(cand) and cand[g] >= bar:
+                            taken[g] = True
+                            hit[t, d] = True
+                            break
             self._scores[c].append(np.asarray(pred_scores)[di])
             self._tps[c].append(tp)
+            self._ignored[c].append(dropped)
 
     def per_class_ap(self) -> np.ndarray:
         """(C, T) AP per class and IoU threshold; NaN for classes without ground truth."""
@@ -117,10 +129,11 @@ class MaskAP:
                 continue
             scores = np.concatenate(self._scores[c])
             tp = np.concatenate(self._tps[c], axis=1)
+            dropped = np.concatenate(self._ignored[c], axis=1)
             order = np.argsort(-scores, kind="mergesort")
-            tp = tp[:, order]
+            tp, dropped = tp[:, order], dropped[:, order]
             tps = np.cumsum(tp, axis=1)
-            fps = np.cumsum(~tp, axis=1)
+            fps = np.cumsum(~tp & ~dropped, axis=1)
             for t in range(len(IOU_THRESHOLDS)):
                 recall = tps[t] / self._gts[c]
                 precision = tps[t] / np.maximum(tps[t] + fps[t], np.finfo(np.float64).eps)
@@ -191,16 +204,20 @@ def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def count_errors(predicted: list[int], truth: list[int]) -> dict[str, float | list[float]]:
+def count_errors(predicted: list[int], truth: list[int], truth_most: list[int] | None = None
+                 ) -> dict[str, float | list[float]]:
     """Count agreement over frames: exact rate with its 95 % Wilson interval, mean absolute error, mean relative
-    error (frames with N > 0)."""
+    error (frames with N > 0). truth_most: where some parts are to ignore, each frame's count is right anywhere
+    from `truth` (the parts to find) to `truth_most` (all parts), and its error is the distance to that range."""
     p = np.asarray(predicted, dtype=np.float64)
     t = np.asarray(truth, dtype=np.float64)
+    most = t if truth_most is None else np.asarray(truth_most, dtype=np.float64)
     if len(t) == 0:
         return {"count_exact_rate": float("nan"), "count_exact_ci95": [float("nan")] * 2, "count_mae": float("nan"),
                 "count_mean_rel_error": float("nan")}
-    rel = np.abs(p - t)[t > 0] / t[t > 0]
-    hits = int(np.sum(p == t))
+    err = np.maximum(t - p, 0) + np.maximum(p - most, 0)
+    rel = err[t > 0] / t[t > 0]
+    hits = int(np.sum(err == 0))
     return {"count_exact_rate": hits / len(t), "count_exact_ci95": list(wilson_interval(hits, len(t))),
-            "count_mae": float(np.mean(np.abs(p - t))),
+            "count_mae": float(np.mean(err)),
             "count_mean_rel_error": float(rel.mean()) if len(rel) else float("nan")}

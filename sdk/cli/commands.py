@@ -44,30 +44,29 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
                                               "turns the model's --rescue-conf off unless that is given too")
     p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the model's own)")
     p.add_argument("--max-det", type=int, help="most instances per frame (default: the model's own)")
-    p.add_argument("--cross-class-mask-iou", type=_fraction_or_off, metavar="M|off",
+    p.add_argument("--cross-class-mask-iou", type=fraction_or_off, metavar="M|off",
                    help="YOLO-seg class-agnostic NMS: boxes of different classes suppress each other only if "
                         "their masks overlap above M too; 'off' for box NMS alone (default: the model's own)")
-    p.add_argument("--mask-iou", type=_fraction_or_off, metavar="M|off",
+    p.add_argument("--mask-iou", type=fraction_or_off, metavar="M|off",
                    help="YOLO-seg NMS: any two boxes overlapping above --iou suppress each other only if their "
                         "masks overlap above M too (replaces --cross-class-mask-iou); 'off' (default: the model's own)")
-    p.add_argument("--sure-iou", type=_fraction_or_off, metavar="S|off",
+    p.add_argument("--sure-iou", type=fraction_or_off, metavar="S|off",
                    help="with a mask test: boxes overlapping above S suppress whatever their masks; 'off' "
                         "(default: the model's own)")
     p.add_argument("--sure-same-class", action=argparse.BooleanOptionalAction, default=None,
                    help="with --sure-iou: only boxes of one class suppress outright; the mask test decides pairs of "
                         "two classes (default: the model's own)")
-    p.add_argument("--claim-share", type=_fraction_or_off, metavar="F|off",
+    p.add_argument("--claim-share", type=fraction_or_off, metavar="F|off",
                    help="YOLO-seg: lay the masks down best first and keep a detection only if at least F of its "
                         "mask is pixels no better one took; 'off' (default: the model's own)")
-    p.add_argument("--rescue-conf", type=_fraction_or_off, metavar="C|off",
+    p.add_argument("--rescue-conf", type=fraction_or_off, metavar="C|off",
                    help="YOLO-seg with --claim-share: candidates scoring C up to --conf are kept too when the pixels "
                         "they add pass the claim test and are at least F of a typical detection's; 'off' (default: "
                         "the model's own)")
 
 
-def _fraction_or_off(text: str) -> float:
-    """--cross-class-mask-iou, --mask-iou, --sure-iou, --claim-share, --rescue-conf: a number in 0..1, or 'off'
-    (returned as -1)."""
+def fraction_or_off(text: str) -> float:
+    """A number in 0..1 (the decode options, `eval --min-visible`), or 'off' (returned as -1)."""
     if text.strip().lower() == "off":
         return -1.0  # decode_options: None, the option off
     try:
