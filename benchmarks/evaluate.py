@@ -294,8 +294,9 @@ def print_report(fig: dict, model: str) -> None:
     print(f"  mask AP50 {fig['mask_ap50']:.4f}   mask AP50-95 {fig['mask_ap']:.4f}   "
           f"box AP50 {fig['box_ap50']:.4f}   box AP50-95 {fig['box_ap']:.4f} (against {fig['box_truth']})")
     if fig.get("parts_ignored"):
-        print(f"  {fig['parts_ignored']} parts showing under {fig['min_visible']:.0%} of themselves ignored: neither "
-              f"to find nor wrong to find; a count is exact from the parts to find to all parts (--min-visible)")
+        print(f"  {fig['parts_ignored']} parts showing under {fig['min_visible'] * 100:.0f} % of themselves ignored "
+              f"(--min-visible): neither to find nor wrong to find;\n  a frame's count is exact anywhere from its "
+              f"parts to find to all its parts")
     lo, hi = fig["count_exact_ci95"]
     print(f"  count exact {fig['count_exact_rate']:.3f} (95 % interval {lo:.3f}-{hi:.3f})   "
           f"count MAE {fig['count_mae']:.3f}   mean relative count error {fig['count_mean_rel_error']:.4f}")

@@ -29,11 +29,11 @@ previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 9).
   with their frames (other work ran beside stages 1 and 3; on an idle box the same stages without the
   weighting took 34.7); stage 6: 0.24 s per step, 5.3 min with its frames. The shipped stage 7 was trained on
   such a box too (2026-12-03, bfloat16, from the shipped stage 6): 0.40 s per step, 13.6 min plus 0.7 making
-  frames. The whole recipe re-run in bfloat16 on a 2-core EPYC with AVX-512 BF16 (2026-12-03, with stage 7 then at
-  the default overlap rate 0.2): 58.4 min, frames included (stages 4.9 / 4.4 / 13.9 / 10.9 / 8.0 / 4.4 / 11.8 min;
-  0.23-0.27 s per step in stages 1-3, 0.36-0.42 in stages 4-5, 0.32-0.34 in stage 7); that rerun counted as the
-  weights shipped then did, within the spread between runs (docs/parts-inst-experiments.md). The recipe has not
-  been re-run end to end with stage 7 at overlap rate 0.4.
+  frames. The whole recipe re-run as it stands (stage 7 at overlap rate 0.4, the windowed mask loss) in bfloat16 on
+  a 2-core EPYC with AVX-512 BF16 (2026-12-03): 58.6 min, frames included (stages 5.7 / 4.2 / 13.6 / 9.9 / 8.0 /
+  4.3 / 13.0 min; tests ran beside stage 1; 0.24-0.25 s per step in stages 2-3, 0.37 in stages 4-5, 0.37-0.42 in
+  stage 7); it counts as the shipped weights do, within the spread between runs (docs/parts-inst-experiments.md).
+  Under the hour, not well under it. The rerun before it (stage 7 then at overlap rate 0.2): 58.4 min.
   On a CPU without AVX-512 BF16 or AMX, bfloat16 is emulated: on an AVX2-only 2-core EPYC a stage-1 step took 4.95 s
   in bfloat16 against 0.47 in float32. `train` warns there; --fp32 overrides --bf16 in every stage.
 - parts-seg: stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
@@ -90,15 +90,17 @@ SIZE_P = (0.75, 0.1, 0.08, 0.07)
 
 
 def frame_options(seed: int, k: int, max_objects: int, defect_rate: float, overlap_rate: float = 0.15,
-                  objects_power: float = 1.0) -> tuple[SceneOptions, int]:
+                  objects_power: float = 1.0, min_visible: float | None = None) -> tuple[SceneOptions, int]:
     """Scene options and seed of training frame k: part count max_objects · u^objects_power (u uniform in
-    0..1; power 1 is uniform, 2 puts 45 % of frames at ≤ 20 % of the maximum)."""
+    0..1; power 1 is uniform, 2 puts 45 % of frames at ≤ 20 % of the maximum); min_visible: the least share of a
+    part that shows (None: the scenes' own floor, SceneOptions.min_visible_fraction)."""
     rng = np.random.default_rng([seed, k])
     size = SIZES[int(rng.choice(len(SIZES), p=SIZE_P))]
     # Power 1 keeps the integer draw of the first stages, so their recipes still make the same frames.
     objects = int(rng.integers(0, max_objects + 1)) if objects_power == 1.0 else \
         int(round(max_objects * rng.random() ** objects_power))
-    opts = SceneOptions(size_wh=size, objects=objects, defect_rate=defect_rate, overlap_rate=overlap_rate)
+    opts = SceneOptions(size_wh=size, objects=objects, defect_rate=defect_rate, overlap_rate=overlap_rate,
+                        **({} if min_visible is None else {"min_visible_fraction": min_visible}))
     return opts, int(rng.integers(2**62))
 
 
@@ -136,8 +138,8 @@ def _inst_frame(job: tuple):
 
 
 def make_frames(kind: str, count: int, seed: int, most: int, defect_rate: float, workers: int,
-                overlap_rate: float = 0.15, objects_power: float = 1.0) -> list:
-    jobs = [(seed, k, most, defect_rate, overlap_rate, objects_power) for k in range(count)]
+                overlap_rate: float = 0.15, objects_power: float = 1.0, min_visible: float | None = None) -> list:
+    jobs = [(seed, k, most, defect_rate, overlap_rate, objects_power, min_visible) for k in range(count)]
     fn = _seg_frame if kind == "parts-seg" else _inst_frame
     with Pool(workers) as pool:
         return pool.map(fn, jobs, chunksize=4)
@@ -167,7 +169,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
     frames = make_frames(args.model, args.frames, args.seed, args.max_objects, args.defect_rate, args.workers,
-                         args.overlap_rate, args.objects_power)
+                         args.overlap_rate, args.objects_power, args.min_visible)
     print(f"{len(frames)} training frames in {time.perf_counter() - t0:.0f} s", flush=True)
     seg = args.model == "parts-seg"
     model = rm.PartsSegNet(len(SEG_CLASSES)) if seg else rm.PartsInstNet(len(CLASS_NAMES), NM)
@@ -176,7 +178,8 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         print(f"fine-tuning from {args.init}", flush=True)
     rm.CENTRE_RADIUS = args.radius if args.radius is not None else DEFAULT_RADIUS
     inst_loss = functools.partial(rm.instance_loss, iou_aware=args.iou_aware, peak=args.peak,
-                                  hidden_weight=args.hidden_weight, hidden_mask_weight=args.hidden_mask_weight)
+                                  hidden_weight=args.hidden_weight, hidden_mask_weight=args.hidden_mask_weight,
+                                  mask_samples=args.mask_samples)
     print(f"{args.model}: {rm.param_count(model):,} parameters", flush=True)
     trained = freeze_all_but(model, args.train_only)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4)
@@ -379,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objects-power", type=float, default=1.0,
                    help="part count per frame = max-objects · u^power (1: uniform; 2: more frames with few parts)")
     p.add_argument("--overlap-rate", type=float, default=0.15, help="share of parts laid on top of another")
+    p.add_argument("--min-visible", type=float, default=None,
+                   help="least share of a part that shows in training frames (default: the scenes' 0.4)")
     p.add_argument("--defect-rate", type=float, default=None, help="share of parts with a defect (seg 0.5)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (seg 1500, inst 1000)")
     p.add_argument("--batch", type=int, default=8)
@@ -410,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-mask-weight", type=float, default=1.0,
                    help="parts-inst: weight of the mask loss of parts whose box centre shows another part (their "
                         "positives always in the sampled subset)")
+    p.add_argument("--mask-samples", type=int, default=64,
+                   help="parts-inst: positives per image whose masks the loss trains (a random subset)")
     p.add_argument("--train-only", default=None, metavar="MODULES",
                    help="comma-separated top-level modules to train, the rest frozen (e.g. the mask path "
                         "p2,r3,proto,coef_out of parts-inst)")
