@@ -23,6 +23,11 @@ an extra prediction boxes it at IoU ≥ 0.7 (`boxed_by_extra`). Such a part cost
 the count: a detection of its own counts it (unless that detection is a second one of a neighbour with the same
 box). errors.json totals them (`missed_boxed_by_extra`); the rest of the misses are parts the model did not find.
 
+Parts that `edgeseg eval` ignores (showing under `--min-visible` of themselves: slivers at a clip's edges) are
+neither missed nor tallied, and a prediction on one is not extra; a prediction takes such a part only where no part
+to find is left for it (COCO's rule for ignored truth). A recorded frame's `truth` is its parts to find, `ignored`
+how many more there were; errors.json totals them (`ignored`), and the images outline them grey.
+
 DIR gets errors.json (every frame with a miss or an extra) and a JPEG per frame for the worst `limit`
 frames (largest count error first): truth on the left (missed parts outlined red), predictions on the
 right (extras outlined red, with scores).
@@ -44,24 +49,28 @@ from edgeseg.results import InstanceResult
 
 MATCH_IOU = 0.5
 BOXED_IOU = 0.7  # an extra prediction boxing a missed part this well found it, with a poor mask
-OK, WRONG = (0, 200, 0), (0, 0, 255)
+OK, WRONG, IGNORED = (0, 200, 0), (0, 0, 255), (160, 160, 160)
 JPEG_QUALITY = 90  # a 2560×720 side-by-side: ~0.5 MB, against 3.3 MB as PNG
 
 
-def match(pred: InstanceResult, gt_masks: CropMasks, *, iou: float = MATCH_IOU
+def match(pred: InstanceResult, gt_masks: CropMasks, *, iou: float = MATCH_IOU, ignore: np.ndarray | None = None
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(truth row matched by each prediction or -1 (P,), prediction matching each truth part or -1 (G,),
-    IoU matrix (P, G))."""
+    IoU matrix (P, G)). ignore: (G,) bool, truth parts not to be found (COCO's ignored ground truth): a
+    prediction takes one of them only where no part to find is left for it at `iou`."""
     ious = crop_iou_matrix(pred.masks, gt_masks)
+    ignore = np.zeros(len(gt_masks), bool) if ignore is None else np.asarray(ignore, bool)
     pred_to_gt = np.full(len(pred), -1, np.int64)
     gt_to_pred = np.full(len(gt_masks), -1, np.int64)
     for p in np.argsort(-pred.scores, kind="stable"):
         if len(gt_masks) == 0:
             break
-        cand = np.where(gt_to_pred >= 0, -1.0, ious[p])
-        g = int(np.argmax(cand))
-        if cand[g] >= iou:
-            pred_to_gt[p], gt_to_pred[g] = g, p
+        free = np.where(gt_to_pred >= 0, -1.0, ious[p])
+        for cand in (np.where(ignore, -1.0, free), np.where(ignore, free, -1.0)):
+            g = int(np.argmax(cand))
+            if cand[g] >= iou:
+                pred_to_gt[p], gt_to_pred[g] = g, p
+                break
     return pred_to_gt, gt_to_pred, ious
 
 
@@ -101,6 +110,7 @@ class ErrorReport:
     by_centre: dict[str, dict[str, int]] = field(default_factory=lambda: {"covered": _tally(), "free": _tally()})
     by_pieces: dict[str, dict[str, int]] = field(default_factory=lambda: {"pieces": _tally(), "whole": _tally()})
     by_visible: dict[str, dict[str, int]] = field(default_factory=lambda: {key: _tally() for *_, key in VISIBLE_BINS})
+    ignored: int = 0  # truth parts not to be found (`add(..., ignore=)`), over every frame
     _images: list[tuple[int, str, bytes]] = field(default_factory=list)  # (|count error|, name, JPEG), worst first
 
     def __post_init__(self) -> None:
@@ -109,15 +119,20 @@ class ErrorReport:
 
     def add(self, name: str, frame: np.ndarray, pred: InstanceResult, gt_masks: CropMasks, gt_class: np.ndarray,
             class_names: tuple[str, ...], visible: np.ndarray | None = None,
-            gt_boxes: np.ndarray | None = None) -> None:
+            gt_boxes: np.ndarray | None = None, ignore: np.ndarray | None = None) -> None:
         """visible: (G,) share of each truth part in view, where the ground truth says (else None).
-        gt_boxes: (G, 4) xyxy truth boxes of the kind the model's boxes claim to be (else None)."""
+        gt_boxes: (G, 4) xyxy truth boxes of the kind the model's boxes claim to be (else None).
+        ignore: (G,) bool, parts not to be found (`edgeseg eval --min-visible`): never missed nor tallied, and a
+        prediction on one is not extra; the frame's count is wrong only outside parts-to-find..all parts."""
         if visible is not None and len(visible) != len(gt_masks):
             raise InputError(f"{name}: {len(visible)} visible fractions for {len(gt_masks)} truth parts")
         if gt_boxes is not None and len(gt_boxes) != len(gt_masks):
             raise InputError(f"{name}: {len(gt_boxes)} truth boxes for {len(gt_masks)} truth parts")
-        pred_to_gt, gt_to_pred, ious = match(pred, gt_masks)
-        missed = np.flatnonzero(gt_to_pred < 0)
+        if ignore is not None and len(ignore) != len(gt_masks):
+            raise InputError(f"{name}: {len(ignore)} ignore flags for {len(gt_masks)} truth parts")
+        ignore = np.zeros(len(gt_masks), bool) if ignore is None else np.asarray(ignore, bool)
+        pred_to_gt, gt_to_pred, ious = match(pred, gt_masks, ignore=ignore)
+        missed = np.flatnonzero((gt_to_pred < 0) & ~ignore)
         extra = np.flatnonzero(pred_to_gt < 0)
         box_ious = None if gt_boxes is None else box_iou_matrix(pred.xyxy, gt_boxes)
         covered, pieces = centre_covered(gt_masks), in_pieces(gt_masks)
@@ -126,11 +141,14 @@ class ErrorReport:
         if visible is not None:
             groups += [(self.by_visible, key, (visible >= lo) & (visible < hi)) for lo, hi, key in VISIBLE_BINS]
         for tally, key, sel in groups:
-            tally[key]["truth"] += int(sel.sum())
-            tally[key]["missed"] += int((sel & (gt_to_pred < 0)).sum())
+            tally[key]["truth"] += int((sel & ~ignore).sum())
+            tally[key]["missed"] += int((sel & ~ignore & (gt_to_pred < 0)).sum())
+        self.ignored += int(ignore.sum())
         if len(missed) == 0 and len(extra) == 0:
             return
-        rec = {"image": name, "truth": len(gt_masks), "found": len(pred),
+        to_find = len(gt_masks) - int(ignore.sum())
+        rec = {"image": name, "truth": to_find, **({"ignored": int(ignore.sum())} if ignore.any() else {}),
+               "found": len(pred),
                "missed": [{"class": class_names[int(gt_class[g])], "area": int(gt_masks.areas[g]),
                            "xyxy": [int(v) for v in gt_masks.origins_xyxy[g]],
                            "best_iou": round(float(ious[:, g].max(initial=0.0)), 3),
@@ -142,9 +160,9 @@ class ErrorReport:
                           "xyxy": [round(float(v), 1) for v in pred.xyxy[p]],
                           "best_iou": round(float(ious[p].max(initial=0.0)), 3)} for p in extra]}
         self.frames.append(rec)
-        error = abs(len(pred) - len(gt_masks))
+        error = max(to_find - len(pred), len(pred) - len(gt_masks), 0)  # the distance to the right range
         if len(self._images) < self.limit or (self.limit and error > self._images[-1][0]):
-            image = side_by_side(frame, pred, gt_masks, missed, extra)
+            image = side_by_side(frame, pred, gt_masks, missed, extra, np.flatnonzero(ignore))
             jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
             self._images.append((error, name, jpeg))
             self._images.sort(key=lambda t: -t[0])
@@ -173,6 +191,7 @@ class ErrorReport:
                                     "missed": self.missed,
                                     "extra": sum(len(f["extra"]) for f in self.frames),
                                     "missed_boxed_by_extra": self.missed_boxed_by_extra,
+                                    "ignored": self.ignored,
                                     "by_centre": self.by_centre, "by_pieces": self.by_pieces,
                                     "by_visible": self.by_visible,
                                     "frames": self.frames}, indent=1))
@@ -194,10 +213,13 @@ def _outline(image: np.ndarray, masks: CropMasks, rows: np.ndarray, color: tuple
 
 
 def side_by_side(frame: np.ndarray, pred: InstanceResult, gt_masks: CropMasks, missed: np.ndarray,
-                 extra: np.ndarray) -> np.ndarray:
-    """Truth (missed parts red) | predictions (extras red, scores written on them), BGR uint8."""
+                 extra: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray:
+    """Truth (missed parts red, ignored ones grey) | predictions (extras red, scores written on them), BGR uint8.
+    ignored: truth rows not to be found."""
+    ignored = np.zeros(0, np.int64) if ignored is None else ignored
     truth, found = frame.copy(), frame.copy()
-    _outline(truth, gt_masks, np.setdiff1d(np.arange(len(gt_masks)), missed), OK)
+    _outline(truth, gt_masks, np.setdiff1d(np.arange(len(gt_masks)), np.union1d(missed, ignored)), OK)
+    _outline(truth, gt_masks, ignored, IGNORED)
     _outline(truth, gt_masks, missed, WRONG)
     _outline(found, pred.masks, np.setdiff1d(np.arange(len(pred)), extra), OK)
     _outline(found, pred.masks, extra, WRONG)
@@ -205,8 +227,10 @@ def side_by_side(frame: np.ndarray, pred: InstanceResult, gt_masks: CropMasks, m
         x0, y0 = (int(round(v)) for v in pred.xyxy[p, :2])
         cv2.putText(found, f"{pred.scores[p]:.2f}", (x0 + 2, y0 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     WRONG if p in extra else OK, 1, cv2.LINE_AA)
-    for image, text in ((truth, f"truth {len(gt_masks)}, missed {len(missed)}"),
+    shown = f"truth {len(gt_masks) - len(ignored)}" + (f" (+{len(ignored)} ignored)" if len(ignored) else "")
+    for image, text in ((truth, f"{shown}, missed {len(missed)}"),
                         (found, f"found {len(pred)}, extra {len(extra)}")):
-        cv2.rectangle(image, (0, 0), (260, 24), (0, 0, 0), -1)
+        (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1)
+        cv2.rectangle(image, (0, 0), (tw + 12, 24), (0, 0, 0), -1)
         cv2.putText(image, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
     return np.hstack([truth, found])

@@ -18,7 +18,8 @@ annotation says how much of its part is in view (`visible_fraction`, as `edgeseg
 under F, the part is neither to be found nor wrong to find (COCO's ignored ground truth), and a frame's count is
 exact anywhere from its parts to find to all its parts (count errors are the distance to that range; bins go by
 the parts to find). Still scenes never draw such parts (they show at least 40 % of themselves); a `--sequence`
-clip does, at its edges, where parts enter and leave the view: slivers no model is expected to count.
+clip does, at its edges, where parts enter and leave the view: slivers no model is expected to count. `--errors`
+applies the same rule (ignored parts are not listed as missed).
 `SceneSet` offers synthetic scenes made in memory through the same interface, for `evaluate` in scripts.
 """
 
@@ -258,7 +259,7 @@ def evaluate(seg, data: GroundTruth | SceneSet, *, limit: int | None = None, pro
                 all_counts.append(len(gt_masks))
                 if errors is not None:
                     errors.add(data.images[i]["file_name"], frame, result, gt_masks, gt_cls, data.category_names,
-                               visible=visible, gt_boxes=gt_boxes)
+                               visible=visible, gt_boxes=gt_boxes, ignore=ignore)
             bar.update()
     out: dict = {"task": task, "frames": n, "mean_total_ms": float(np.mean(elapsed)) if elapsed else None}
     if task == "semantic":

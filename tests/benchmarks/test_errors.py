@@ -104,6 +104,31 @@ def test_missed_parts_boxed_by_an_extra_prediction_were_found_with_a_poor_mask(t
         report.add("c.png", frame, pred, gt, np.array([0, 1, 0]), NAMES, gt_boxes=gt_boxes[:2])
 
 
+def test_ignored_parts_are_neither_missed_nor_extra(tmp_path):
+    frame = np.zeros(HW + (3,), np.uint8)
+    # Truth: 0 and 1 to find; 2 and 3 slivers to ignore. Part 2 lies inside part 0's box.
+    gt = _masks([[0, 0, 10, 10], [30, 0, 40, 10], [0, 0, 10, 6], [50, 30, 60, 40]])
+    ignore = np.array([False, False, True, True])
+    classes = np.array([0, 1, 0, 1])
+    # 0 fits sliver 2 exactly and part 0 at IoU 0.6: it takes part 0, the part to find; 1 is on sliver 3.
+    pred = _pred([[0, 0, 10, 6], [50, 30, 60, 40]], [0.9, 0.8], [0, 1])
+    pred_to_gt, gt_to_pred, _ = match(pred, gt, ignore=ignore)
+    assert pred_to_gt.tolist() == [0, 3] and gt_to_pred.tolist() == [0, -1, -1, 1]
+    assert match(pred, gt)[0].tolist() == [2, 3]  # without the flags: the best fit
+    report = ErrorReport(tmp_path, limit=5)
+    report.add("a.png", frame, pred, gt, classes, NAMES, ignore=ignore)  # part 1 missed, nothing extra
+    found_all = _pred([[0, 0, 10, 10], [30, 0, 40, 10], [50, 30, 60, 40]], [0.9, 0.8, 0.7], [0, 1, 1])
+    report.add("b.png", frame, found_all, gt, classes, NAMES, ignore=ignore)  # right: not recorded
+    doc = json.loads(report.write().read_text())
+    assert doc["frames_with_errors"] == 1 and doc["missed"] == 1 and doc["extra"] == 0 and doc["ignored"] == 4
+    a = doc["frames"][0]
+    assert (a["truth"], a["ignored"], a["found"]) == (2, 2, 2) and [m["xyxy"] for m in a["missed"]] == [[30, 0, 40, 10]]
+    assert doc["by_centre"]["free"]["truth"] + doc["by_centre"]["covered"]["truth"] == 4  # parts to find only
+    assert cv2.imread(str(tmp_path / "a.jpg")).shape == (40, 120, 3)
+    with pytest.raises(InputError, match="3 ignore flags for 4 truth parts"):
+        report.add("c.png", frame, pred, gt, classes, NAMES, ignore=ignore[:3])
+
+
 def test_centre_covered_only_by_another_parts_pixels():
     ring = np.ones((20, 20), bool)
     ring[5:15, 5:15] = False  # a washer: its centre (10, 10) is its hole, background

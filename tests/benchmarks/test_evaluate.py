@@ -152,12 +152,13 @@ def test_slivers_at_a_clips_edges_are_ignored(tmp_path, capsys):
     root = tmp_path / "clip"
     scenes = list(make_sequence(4, SceneOptions(objects=30), seed=7, speed_px=24.0))
     write_dataset(root, scenes)
-    figs = {}
+    figs, errs = {}, {}
     for rule in ("0.4", "off"):
         out = tmp_path / f"{rule}.json"
         assert evaluate.main(["parts-inst", "--data", str(root), "--json", str(out), "--min-visible", rule,
-                              "--quiet"]) == 0
+                              "--errors", str(tmp_path / f"errs-{rule}"), "--quiet"]) == 0
         figs[rule] = json.loads(out.read_text())
+        errs[rule] = json.loads((tmp_path / f"errs-{rule}" / "errors.json").read_text())
     text = capsys.readouterr().out
     sure = [int(np.sum(s.truth.visible_fraction >= 0.4)) for s in scenes]
     every = [len(s.truth.masks) for s in scenes]
@@ -165,6 +166,10 @@ def test_slivers_at_a_clips_edges_are_ignored(tmp_path, capsys):
     assert figs["0.4"]["parts_ignored"] == sum(every) - sum(sure) and figs["off"]["parts_ignored"] == 0
     assert figs["0.4"]["min_visible"] == 0.4 and figs["off"]["min_visible"] is None
     assert "ignored" in text
+    # --errors agrees: the slivers are ignored there too, and without the rule the missed ones are listed.
+    assert errs["0.4"]["ignored"] == figs["0.4"]["parts_ignored"] and errs["off"]["ignored"] == 0
+    slivers = [m for f in errs["off"]["frames"] for m in f["missed"] if m["visible_fraction"] < 0.4]
+    assert slivers and all(m["visible_fraction"] >= 0.4 for f in errs["0.4"]["frames"] for m in f["missed"])
     with edgeseg.load("parts-inst") as seg:
         found = [len(seg(s.image)) for s in scenes]
     right = [lo <= f <= hi for f, lo, hi in zip(found, sure, every)]
