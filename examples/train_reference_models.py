@@ -13,7 +13,7 @@ AdamW and a cosine schedule, then is exported to one ONNX file (opset 17) with i
 
 The shipped models are trained in stages (RECIPES; `--recipe` runs them all, keeping each stage's weights in
 --work so a stopped run resumes): stage 1 is the defaults from scratch; each later stage fine-tunes the
-previous state dict with a fresh cosine schedule on fresh frames (seeds 2 to 9; the seed is in each stage's options).
+previous state dict with a fresh cosine schedule on fresh frames (each stage's --seed in its options).
 - parts-inst: stage 1 (1000 steps), stage 2 (900 steps, IoU-aware score target, radius 1 cell), stage 3
   (3200 steps, more frames with few and overlapping parts), stages 4 and 5 (whole 384×640 frames instead of
   crops, the best-placed cell of each part aiming at 1: --peak), stage 6 (2000 steps like stage 5, each part's
