@@ -34,7 +34,7 @@ from statistics import NormalDist
 import cv2
 import numpy as np
 
-from edgeseg.cli.commands import command_parser, run
+from edgeseg.cli.commands import command_parser, positive_int, run
 from edgeseg.bench.cli_args import parse_size_wh
 from edgeseg.bench.scene_parts import AREA_PER_R2, CLASS_NAMES, DEFECT_NAMES, PartSprite, paint, sample_shape
 from edgeseg.errors import EdgeSegError, InputError
@@ -708,16 +708,6 @@ def _rate(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
-    return value
-
-
 def _speed(text: str) -> float:
     try:
         value = float(text)
@@ -735,7 +725,7 @@ def build_parser(sub: "argparse._SubParsersAction | None" = None) -> argparse.Ar
                             "(semantic PNGs: 0 belt, 1 part, 2 scratch, 3 spot) and annotations.json (COCO, "
                             "instance masks as RLE, defects per part).")
     p = command_parser(sub, "scenes", "write synthetic factory-line frames with exact ground truth", **text)
-    p.add_argument("--count", type=_positive_int, required=True, metavar="K", help="frames to write")
+    p.add_argument("--count", type=positive_int, required=True, metavar="K", help="frames to write")
     p.add_argument("--objects", type=parse_objects, default=(20, 20), metavar="N|A-B",
                    help="parts per frame, or a range drawn uniformly per frame (default 20); with --sequence, "
                         "parts per frame width")

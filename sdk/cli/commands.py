@@ -65,6 +65,17 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
                         "the model's own)")
 
 
+def positive_int(text: str) -> int:
+    """A whole number ≥ 1 (frame counts: `scenes --count`, `demo --frames`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return value
+
+
 def fraction_or_off(text: str) -> float:
     """A number in 0..1 (the decode options, `eval --min-visible`), or 'off' (returned as -1)."""
     if text.strip().lower() == "off":

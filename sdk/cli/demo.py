@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeseg.cli.commands import positive_int
 from edgeseg.cli.progress import Progress
 
 INSTANCE_MODEL = "parts-inst"
@@ -76,6 +77,7 @@ def draw(frame: np.ndarray, parts, semantic, reports) -> np.ndarray:
 
 def run_demo(out: Path, *, frames: int, seed: int, threads: int | None, quiet: bool) -> int:
     from edgeseg import assets
+    from edgeseg.bench.metrics import count_errors
     from edgeseg.bench.scenes import CLASS_NAMES, SceneOptions, make_sequence
     from edgeseg.inspection import defects_per_part
     from edgeseg.segmenter import load
@@ -144,8 +146,9 @@ def run_demo(out: Path, *, frames: int, seed: int, threads: int | None, quiet: b
                "found_per_frame": round(float(np.mean(found_counts)), 2),
                "truth_per_frame": round(float(np.mean(truth_counts)), 2),
                "truth_sure_per_frame": round(float(np.mean(sure_counts)), 2),
-               "frames_count_right": int(np.sum((np.array(sure_counts) <= found_counts) &
-                                                (np.array(found_counts) <= truth_counts))),
+               # edgeseg eval's rule: right anywhere from the parts showing enough of themselves to all parts
+               "frames_count_right": round(frames * count_errors(found_counts, sure_counts, truth_counts)
+                                           ["count_exact_rate"]),
                "frames_count_exact": int(np.sum(np.array(found_counts) == np.array(truth_counts))),
                "defective_parts_found": defective, "defective_parts_truth": truth_defective,
                f"defective_parts_truth_min_{MIN_DEFECT_PX}px": truth_visible,
@@ -178,7 +181,7 @@ def build_parser(sub) -> None:
     p = sub.add_parser("demo", help="the factory-line demo on the shipped models", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
-    p.add_argument("--frames", type=int, default=24, help="clip length in frames (default 24)")
+    p.add_argument("--frames", type=positive_int, default=24, help="clip length in frames (default 24)")
     p.add_argument("--seed", type=int, default=7, help="scene seed (default 7)")
     p.add_argument("--threads", type=int, help="threads per model (default: the runtime's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

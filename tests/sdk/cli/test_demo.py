@@ -1,6 +1,7 @@
 import json
 
 import cv2
+import pytest
 
 from edgeseg.cli.main import main
 
@@ -28,3 +29,9 @@ def test_demo_writes_its_outputs(tmp_path, capsys):
     sheet = cv2.imread(str(out / "contact_sheet.png"))
     assert sheet is not None and sheet.shape[1] == 3 * 640
     assert (out / "overlays" / "000.jpg").is_file() and (out / "clip.mp4").stat().st_size > 0
+
+
+def test_demo_refuses_an_empty_clip(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--frames", "0"])
+    assert e.value.code == 2 and "whole number ≥ 1" in capsys.readouterr().err
