@@ -26,8 +26,10 @@ previous state dict with a fresh cosine schedule on fresh frames (each stage's -
   weights so far count wrong among 3000 more drawn like them, those with at most 60 parts, decoded at the shipped
   operating point: --mine 3000 --mine-seed 4141, then 4242; 327 of 1439 such frames mined for stage 7 and 260 of
   1454 for stage 8 in the shipped run), so that training dwells on the stacks and parts in pieces the model
-  still miscounts. Those two stages took 1.6 + 0.5 + 6.5 and about 2 + 0.6 + 7.5 min (mining, frames, training),
-  and took the exact-count rate on six fresh sets of 1000 frames from 93.5 % to 94.8 % and then 95.3 %.
+  still miscounts. Run by --recipe from the previous shipped weights they took 9.7 and 8.6 min (mining and frames
+  2.6 / 2.0, training 7.1 / 6.6), and took the exact-count rate on six fresh sets of 1000 frames from 93.5 % to
+  94.8 % and then 95.3 % (the shipped run; the --recipe rerun reads 0.956 / 0.951 on two more, the shipped 0.955 /
+  0.950).
   The shipped weights have one stage more, between stages 5 and 6: 1200 steps training only the mask path
   (--train-only p2,r3,proto,coef_out, seed 8; the experiments record calls it stage 6, the whole-part stage
   stage 7 and the mined ones 8 and 9). Three judgements on fresh frames found it changes nothing measurable (the
@@ -37,8 +39,8 @@ previous state dict with a fresh cosine schedule on fresh frames (each stage's -
   Measured here (2 cores with AVX-512 BF16, 2026-12-03), the seven-stage recipe re-run end to end took 58.6 min,
   frames included (stages 5.7 / 4.2 / 13.6 / 9.9 / 8.0 / 4.3 / 13.0 min; tests ran beside stage 1; 0.24-0.25 s per
   step in stages 2-3, 0.37 in stages 4-5, 0.37-0.42 in the whole-part stage), so the first six stages take about
-  54.3 min and all eight about 72 min (from those stage times, not one end-to-end run): over the hour the issue
-  allows, the price of the two mined stages. A five-stage recipe also without stage 2 took about 51 min and counted
+  54.3 min and all eight about 73 min (54.3 + 18.3, not one end-to-end run): over the hour the issue allows, the
+  price of the two mined stages. A five-stage recipe also without stage 2 took about 51 min and counted
   half a point worse (5553 of 6000): not kept (docs/parts-inst-experiments.md).
   On a CPU without AVX-512 BF16 or AMX, bfloat16 is emulated: on an AVX2-only 2-core EPYC a stage-1 step took 4.95 s
   in bfloat16 against 0.47 in float32. `train` warns there; --fp32 overrides --bf16 in every stage.
