@@ -185,11 +185,13 @@ def _open_miner(path: str) -> None:
 def _miscounted(job: tuple) -> bool:
     """Does the mining model count training frame `job` wrong? Right is anywhere from the parts showing at least
     min_visible_fraction of themselves to all parts (`edgeseg eval`'s rule)."""
+    from edgeseg.bench.metrics import count_errors
+
     opts, s = frame_options(*job)
     scene = make_scene(opts, seed=s)
-    found = len(_MINER(scene.image))
     shown = scene.truth.visible_fraction
-    return not int(np.sum(shown >= opts.min_visible_fraction)) <= found <= len(shown)
+    sure = int(np.sum(shown >= opts.min_visible_fraction))
+    return count_errors([len(_MINER(scene.image))], [sure], [len(shown)])["count_exact_rate"] == 0
 
 
 def mine_frames(args: argparse.Namespace) -> list:
