@@ -111,6 +111,14 @@ def test_eval_only_scores_the_shipped_model_on_held_out_frames(script, name, cap
     assert ("mIoU" if name == "parts-seg" else "mask AP50") in out
 
 
+def test_no_held_out_frames_skips_the_check(script, capsys):
+    assert script.main(["parts-inst", "--eval-only", "--out", str(ASSETS), "--eval-frames", "0",
+                        "--eval-crowded", "0"]) == 0
+    assert "no held-out check" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        script.main(["parts-inst", "--eval-only", "--out", str(ASSETS), "--eval-frames", "-1"])
+
+
 def test_mining_adds_the_frames_the_init_weights_miscount(script, capsys):
     import numpy as np
 
