@@ -29,12 +29,14 @@ previous state dict with a fresh cosine schedule on fresh frames (each stage's -
   The shipped weights are this recipe's own output: stages 1-8 run by `--recipe` at commit d33a615 and stage 9 with
   the same options from the command line (2026-12-04). Measured on that run (2 cores of an AMD EPYC with AVX-512
   BF16, otherwise idle): stages 1-8 took **35.4 min** end to end, frames and mining included (2.2 / 1.9 / 6.8 / 4.7
-  / 3.9 / 6.3 / 4.8 / 4.7 min; 0.12 s per crop step, 0.17-0.18 s per whole-input step), stage 9 4.8 min: about
-  40 min for the nine. Earlier sessions' boxes of the same kind ran the same steps about twice as slowly (0.24 and
-  0.37 s; the eight stages about 73 min there): the time is the box's as much as the recipe's.
+  / 3.9 / 6.3 / 4.8 / 4.7 min; 0.12 s per crop step, 0.17-0.18 s per whole-input step), stage 9 4.8 min; a second
+  run of all nine stages end to end took 38.1 min (2.4 / 1.9 / 6.3 / 4.6 / 3.5 / 5.8 / 4.5 / 4.6 / 4.5). Earlier
+  sessions' boxes of the same kind ran the same steps about twice as slowly (0.24 and 0.37 s; the eight stages
+  about 73 min there): the time is the box's as much as the recipe's.
   Exact-count rate on fresh frames (`edgeseg scenes --count 1000 --objects 0-50 --seed S`, 11 sets): after stage 8
   94.9 %, after stage 9 95.3 % (10481 of 11000), the same as the weights shipped before, which had a stage more
-  and were the best of several runs (10484); docs/parts-inst-experiments.md has the figures.
+  and were the best of several runs (10484); the second run 95.2 % (10469). docs/parts-inst-experiments.md has
+  the figures.
   On a CPU without AVX-512 BF16 or AMX, bfloat16 is emulated: on an AVX2-only 2-core EPYC a stage-1 step took 4.95 s
   in bfloat16 against 0.47 in float32. `train` warns there; --fp32 overrides --bf16 in every stage.
 - parts-seg: stage 1 (1500 steps), stage 2 (1100 steps, defect rate 0.8), stage 3 (600 steps, lr 7e-4),
