@@ -80,6 +80,7 @@ import numpy as np
 import torch
 
 from edgeseg.bench.scenes import CLASS_NAMES, SceneOptions, make_scene
+from edgeseg.cli.commands import whole_number
 from edgeseg.convert import reference_models as rm
 from edgeseg.preprocess import preprocess
 from edgeseg.convert.reference import INST_DECODE, INST_HW, NM, SEG_CLASSES, SEG_HW
@@ -277,17 +278,6 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     print(f"trained {args.steps} steps in {(time.perf_counter() - t1) / 60:.1f} min "
           f"(+{(t1 - t0) / 60:.1f} min making frames)", flush=True)
     return model.to(memory_format=torch.contiguous_format)
-
-
-def whole_number(text: str) -> int:
-    """A count ≥ 0 (--eval-frames, --eval-crowded: 0 skips those held-out frames)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}")
-    return value
 
 
 def native_bf16() -> bool:

@@ -65,15 +65,24 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
                         "the model's own)")
 
 
-def positive_int(text: str) -> int:
-    """A whole number ≥ 1 (frame counts: `scenes --count`, `demo --frames`)."""
+def _int_at_least(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ {least}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number ≥ 1 (frame counts: `scenes --count`, `demo --frames`)."""
+    return _int_at_least(text, 1)
+
+
+def whole_number(text: str) -> int:
+    """A whole number ≥ 0 (counts where 0 means none, e.g. the training script's --eval-frames)."""
+    return _int_at_least(text, 0)
 
 
 def fraction_or_off(text: str) -> float:
